@@ -1,0 +1,1 @@
+"""Where physical memory comes from: the core file and its page indexes."""

@@ -1,0 +1,305 @@
+"""Errors and the one message catalogue of pykvm.
+
+Every text libkvm can leave in a descriptor's error buffer (or print as
+``program: text``) is defined here once, as a ``str.format``-free constant or a
+``printf``-style format that :func:`cformat` expands exactly as C would.  The
+FreeBSD ``strerror`` table lives here too: messages must read as they do on
+FreeBSD (``Device not configured``), never as the host's C library words them.
+
+Mirrors: lib/libkvm/kvm_private.c (``_kvm_err``, ``_kvm_syserr``),
+lib/libc/gen/errlst.c (``sys_errlist``), contrib/elftoolchain/libelf/elf_errmsg.c.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+__all__ = [
+    "KvmError",
+    "FaultError",
+    "FormatError",
+    "SymbolError",
+    "NotNativeError",
+    "LiveUnsupportedError",
+    "strerror",
+    "strerror_name",
+    "cformat",
+]
+
+
+class KvmError(Exception):
+    """An error libkvm would report; ``str()`` is exactly libkvm's text.
+
+    ``chain`` holds every message the failing call produced, in order (libkvm
+    overwrites its single buffer, so only the last survives there; the earlier,
+    more specific ones are kept here for Python callers).
+    """
+
+    def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.chain: tuple[str, ...] = chain or (message,)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FaultError(KvmError):
+    """A read or write that libkvm answers with -1: an address did not translate.
+
+    ``address`` is the kernel virtual address of the chunk that failed (not
+    necessarily the start of the request, as in kvm_read2).
+    """
+
+    def __init__(self, message: str, address: int, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message, chain)
+        self.address = address
+
+
+class FormatError(KvmError):
+    """The kernel or the core file is not what its format says (open failures)."""
+
+
+class SymbolError(KvmError):
+    """A symbol the caller asked for by name is not in the kernel."""
+
+
+class NotNativeError(KvmError):
+    """A call libkvm refuses on a dump of another architecture."""
+
+
+class LiveUnsupportedError(KvmError):
+    """A live-kernel corefile (``/dev/mem``, ``/dev/null``) on a host that cannot serve it."""
+
+
+# --- FreeBSD strerror (lib/libc/gen/errlst.c), keyed by errno name -------------
+
+_FREEBSD_ERRNO: tuple[tuple[str, int, str], ...] = (
+    ("EPERM", 1, "Operation not permitted"),
+    ("ENOENT", 2, "No such file or directory"),
+    ("ESRCH", 3, "No such process"),
+    ("EINTR", 4, "Interrupted system call"),
+    ("EIO", 5, "Input/output error"),
+    ("ENXIO", 6, "Device not configured"),
+    ("E2BIG", 7, "Argument list too long"),
+    ("ENOEXEC", 8, "Exec format error"),
+    ("EBADF", 9, "Bad file descriptor"),
+    ("ECHILD", 10, "No child processes"),
+    ("EDEADLK", 11, "Resource deadlock avoided"),
+    ("ENOMEM", 12, "Cannot allocate memory"),
+    ("EACCES", 13, "Permission denied"),
+    ("EFAULT", 14, "Bad address"),
+    ("ENOTBLK", 15, "Block device required"),
+    ("EBUSY", 16, "Device busy"),
+    ("EEXIST", 17, "File exists"),
+    ("EXDEV", 18, "Cross-device link"),
+    ("ENODEV", 19, "Operation not supported by device"),
+    ("ENOTDIR", 20, "Not a directory"),
+    ("EISDIR", 21, "Is a directory"),
+    ("EINVAL", 22, "Invalid argument"),
+    ("ENFILE", 23, "Too many open files in system"),
+    ("EMFILE", 24, "Too many open files"),
+    ("ENOTTY", 25, "Inappropriate ioctl for device"),
+    ("ETXTBSY", 26, "Text file busy"),
+    ("EFBIG", 27, "File too large"),
+    ("ENOSPC", 28, "No space left on device"),
+    ("ESPIPE", 29, "Illegal seek"),
+    ("EROFS", 30, "Read-only file system"),
+    ("EMLINK", 31, "Too many links"),
+    ("EPIPE", 32, "Broken pipe"),
+    ("EDOM", 33, "Numerical argument out of domain"),
+    ("ERANGE", 34, "Result too large"),
+    ("EAGAIN", 35, "Resource temporarily unavailable"),
+    ("EINPROGRESS", 36, "Operation now in progress"),
+    ("EALREADY", 37, "Operation already in progress"),
+    ("ENOTSOCK", 38, "Socket operation on non-socket"),
+    ("EDESTADDRREQ", 39, "Destination address required"),
+    ("EMSGSIZE", 40, "Message too long"),
+    ("EPROTOTYPE", 41, "Protocol wrong type for socket"),
+    ("ENOPROTOOPT", 42, "Protocol not available"),
+    ("EPROTONOSUPPORT", 43, "Protocol not supported"),
+    ("ESOCKTNOSUPPORT", 44, "Socket type not supported"),
+    ("EOPNOTSUPP", 45, "Operation not supported"),
+    ("EPFNOSUPPORT", 46, "Protocol family not supported"),
+    ("EAFNOSUPPORT", 47, "Address family not supported by protocol family"),
+    ("EADDRINUSE", 48, "Address already in use"),
+    ("EADDRNOTAVAIL", 49, "Can't assign requested address"),
+    ("ENETDOWN", 50, "Network is down"),
+    ("ENETUNREACH", 51, "Network is unreachable"),
+    ("ENETRESET", 52, "Network dropped connection on reset"),
+    ("ECONNABORTED", 53, "Software caused connection abort"),
+    ("ECONNRESET", 54, "Connection reset by peer"),
+    ("ENOBUFS", 55, "No buffer space available"),
+    ("EISCONN", 56, "Socket is already connected"),
+    ("ENOTCONN", 57, "Socket is not connected"),
+    ("ESHUTDOWN", 58, "Can't send after socket shutdown"),
+    ("ETOOMANYREFS", 59, "Too many references: can't splice"),
+    ("ETIMEDOUT", 60, "Operation timed out"),
+    ("ECONNREFUSED", 61, "Connection refused"),
+    ("ELOOP", 62, "Too many levels of symbolic links"),
+    ("ENAMETOOLONG", 63, "File name too long"),
+    ("EHOSTDOWN", 64, "Host is down"),
+    ("EHOSTUNREACH", 65, "No route to host"),
+    ("ENOTEMPTY", 66, "Directory not empty"),
+    ("EPROCLIM", 67, "Too many processes"),
+    ("EUSERS", 68, "Too many users"),
+    ("EDQUOT", 69, "Disc quota exceeded"),
+    ("ESTALE", 70, "Stale NFS file handle"),
+    ("EREMOTE", 71, "Too many levels of remote in path"),
+    ("EBADRPC", 72, "RPC struct is bad"),
+    ("ERPCMISMATCH", 73, "RPC version wrong"),
+    ("EPROGUNAVAIL", 74, "RPC prog. not avail"),
+    ("EPROGMISMATCH", 75, "Program version wrong"),
+    ("EPROCUNAVAIL", 76, "Bad procedure for program"),
+    ("ENOLCK", 77, "No locks available"),
+    ("ENOSYS", 78, "Function not implemented"),
+    ("EFTYPE", 79, "Inappropriate file type or format"),
+    ("EAUTH", 80, "Authentication error"),
+    ("ENEEDAUTH", 81, "Need authenticator"),
+    ("EIDRM", 82, "Identifier removed"),
+    ("ENOMSG", 83, "No message of desired type"),
+    ("EOVERFLOW", 84, "Value too large to be stored in data type"),
+    ("ECANCELED", 85, "Operation canceled"),
+    ("EILSEQ", 86, "Illegal byte sequence"),
+    ("ENOATTR", 87, "Attribute not found"),
+    ("EDOOFUS", 88, "Programming error"),
+    ("EBADMSG", 89, "Bad message"),
+    ("EMULTIHOP", 90, "Multihop attempted"),
+    ("ENOLINK", 91, "Link has been severed"),
+    ("EPROTO", 92, "Protocol error"),
+    ("ENOTCAPABLE", 93, "Capabilities insufficient"),
+    ("ECAPMODE", 94, "Not permitted in capability mode"),
+    ("ENOTRECOVERABLE", 95, "State not recoverable"),
+    ("EOWNERDEAD", 96, "Previous owner died"),
+    ("EINTEGRITY", 97, "Integrity check failed"),
+)
+
+#: FreeBSD's text for each errno name.
+FREEBSD_STRERROR: dict[str, str] = {name: text for name, _, text in _FREEBSD_ERRNO}
+#: FreeBSD's number for each errno name.
+FREEBSD_ERRNO: dict[str, int] = {name: num for name, num, _ in _FREEBSD_ERRNO}
+# Host aliases that FreeBSD spells differently.
+_ALIASES = {"EWOULDBLOCK": "EAGAIN", "ENOTSUP": "EOPNOTSUPP", "EDEADLOCK": "EDEADLK"}
+
+
+def strerror_name(name: str) -> str:
+    """FreeBSD's ``strerror`` text for an errno given by symbolic name."""
+    name = _ALIASES.get(name, name)
+    text = FREEBSD_STRERROR.get(name)
+    if text is None:
+        return f"Unknown error: {FREEBSD_ERRNO.get(name, -1)}"
+    return text
+
+
+def strerror(errnum: int) -> str:
+    """FreeBSD's ``strerror`` text for a *host* errno number.
+
+    The host number is mapped to its symbolic name (``errno.errorcode``) and
+    from there to FreeBSD's wording, so ``ENXIO`` reads ``Device not
+    configured`` on Linux too.  0 is ``No error: 0``; a number the host does not
+    name is ``Unknown error: n`` as FreeBSD prints it.
+    """
+    if errnum == 0:
+        return "No error: 0"
+    name = _errno.errorcode.get(errnum)
+    if name is None:
+        return f"Unknown error: {errnum}"
+    name = _ALIASES.get(name, name)
+    text = FREEBSD_STRERROR.get(name)
+    if text is None:
+        return f"Unknown error: {errnum}"
+    return text
+
+
+def cformat(fmt: str, *args: int | str) -> str:
+    """Expand a C ``printf`` format the way FreeBSD's libc would for libkvm's texts.
+
+    Only the conversions libkvm's messages use are needed: ``%s``, ``%d``,
+    ``%u``, ``%zu``, ``%ju``, ``%jd``, ``%llu``, ``%x``, ``%lx``, ``%jx``,
+    ``%%``.  Python's ``%`` operator already implements these once the C
+    length modifiers are removed; unsigned conversions of negative numbers are
+    not needed by any caller.
+    """
+    for mod in ("zu", "ju", "jd", "llu", "lu", "jx", "lx"):
+        fmt = fmt.replace("%" + mod, "%" + mod[-1])
+    return fmt % args if args else fmt
+
+
+# --- The message catalogue (api.md 13, formats.md 3-5, 14) ---------------------
+# Open (kvm.c: _kvm_open, _kvm_read_kernel_ehdr)
+EXEC_TOO_LONG = "exec file name too long"
+BAD_FLAGS = "bad flags arg"
+EMPTY_FILE = "empty file"  # syserr with EINVAL: "empty file: Invalid argument"
+UNSUPPORTED_LIBELF = "Unsupported libelf"
+NOT_ELF_KERNEL = "kernel is not an ELF file"
+BAD_ELF_DATA = "unsupported ELF data encoding for kernel"  # unreachable with elftoolchain
+UNSUPPORTED_ARCH = "unsupported architecture"
+NEEDS_RESOLVER = "non-native kernel requires a symbol resolver"
+# libelf texts (contrib/elftoolchain/libelf/elf_errmsg.c)
+ELF_EINVAL = "Invalid argument"
+ELF_EHEADER = "Missing or malformed ELF header"
+ELF_EVERSION = "Unknown ELF API version"
+ELF_EIO = "I/O error"
+# Reading and writing (kvm.c: kvm_read2, kvm_write)
+INVALID_ADDRESS = "invalid address (0x%jx)"
+INVALID_ADDRESS_WRITE = "invalid address (%lx)"
+KVM_READ = "kvm_read"  # syserr
+KVM_WRITE = "kvm_write"  # syserr
+SHORT_READ = "short read"
+SHORT_WRITE = "short write"
+DEV_MEM = "/dev/mem"  # syserr on a failed seek in the dump read loop
+WRITE_DEAD = "kvm_write not implemented for dead kernels"
+# Symbols (kvm.c: kvm_nlist; kvm_private.c: _kvm_nlist)
+KVM_NLIST = "kvm_nlist"  # syserr
+NLIST_NON_NATIVE = "kvm_nlist of non-native vmcore"
+NLIST_NOMEM = "cannot allocate memory"
+# Shared minidump machinery (kvm_private.c: _kvm_pt_init, _kvm_pmap_init)
+CANNOT_ALLOCATE_VM = "cannot allocate vm"
+CANNOT_READ_DUMP_HEADER = "cannot read dump header"
+NOT_A_MINIDUMP = "not a minidump for this platform"
+WRONG_VERSION_LC = "wrong minidump version. expected %d got %d"
+WRONG_VERSION_UC = "wrong minidump version. Expected %d got %d"
+BITMAP_ALLOC = "cannot allocate %zu bytes for bitmap"
+BITMAP_READ = "cannot read %zu bytes for bitmap"
+POPCOUNT_BINS = "cannot allocate popcount bins"
+SPARSE_MAP = "cannot map %llu bytes from fd %d offset %jd for sparse map: %s"
+PMAP_ALLOC = "cannot allocate %u bytes for page map"
+PMAP_READ = "cannot read %d bytes from offset %jd for page map"
+# ELF full cores (kvm_private.c: _kvm_read_core_phdrs)
+INVALID_CORE = "invalid core"
+PHDR_ALLOC = "failed to allocate phdrs"
+# amd64 minidump (kvm_minidump_amd64.c)
+AMD64_MD_PDE_INVALID = "_amd64_minidump_vatop: pde not valid"
+AMD64_MD_PTE_INVALID = "_amd64_minidump_vatop: pte not valid"
+AMD64_MD_NO_PT = "cannot find page table entry for %ju"
+AMD64_MD_READ_PT = "cannot read page table entry for %ju"
+AMD64_MD_PA_ABSENT = "_amd64_minidump_vatop: physical address 0x%jx not in minidump"
+AMD64_MD_DMAP_ABSENT = "_amd64_minidump_vatop: direct map address 0x%jx not in minidump"
+AMD64_MD_NOT_DUMPED = "_amd64_minidump_vatop: virtual address 0x%jx not minidumped"
+AMD64_MD1_PTE_INVALID = "_amd64_minidump_vatop_v1: pte not valid"
+AMD64_MD1_PA_ABSENT = "_amd64_minidump_vatop_v1: physical address 0x%jx not in minidump"
+AMD64_MD1_DMAP_ABSENT = "_amd64_minidump_vatop_v1: direct map address 0x%jx not in minidump"
+AMD64_MD1_NOT_DUMPED = "_amd64_minidump_vatop_v1: virtual address 0x%jx not minidumped"
+# amd64 full dump (kvm_amd64.c)
+AMD64_NO_KERNBASE = "bad namelist - no kernbase"
+AMD64_NO_KPML4PHYS = "bad namelist - no KPML4phys"
+AMD64_READ_KPML4PHYS = "cannot read KPML4phys"
+AMD64_ALLOC_PML4 = "cannot allocate PML4"
+AMD64_BOOTSTRAP = "_amd64_vatop: bootstrap data not in dump"
+AMD64_PML4E_INVALID = "_amd64_vatop: pml4e not valid"
+AMD64_PDPE_PA = "_amd64_vatop: pdpe_pa not found"
+AMD64_READ_PDPE = "_amd64_vatop: read pdpe"  # syserr
+AMD64_PDPE_INVALID = "_amd64_vatop: pdpe not valid"
+AMD64_1GB_ABSENT = "_amd64_vatop: 1GB page address not in dump"
+AMD64_PDE_PA = "_amd64_vatop: pde_pa not found"  # syserr
+AMD64_READ_PDE = "_amd64_vatop: read pde"  # syserr
+AMD64_PDE_INVALID = "_amd64_vatop: pde not valid"
+AMD64_2MB_ABSENT = "_amd64_vatop: 2MB page address not in dump"
+AMD64_PTE_PA = "_amd64_vatop: pte_pa not found"
+AMD64_READ_PTE = "_amd64_vatop: read"  # syserr
+AMD64_PTE_INVALID = "_amd64_vatop: pte not valid"
+AMD64_ADDR_ABSENT = "_amd64_vatop: address not in dump"
+# pykvm's own texts (no libkvm counterpart; worded in libkvm's style)
+LIVE_NOT_FREEBSD = "%s: live kernel access needs a FreeBSD host"
+LIVE_NOT_IMPLEMENTED = "%s: live kernel access is not implemented yet"
+DESCRIPTOR_CLOSED = "descriptor is closed"

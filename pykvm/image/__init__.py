@@ -1,0 +1,1 @@
+"""The kernel image: ELF header, sections and the symbol table."""

@@ -1,0 +1,740 @@
+"""The libkvm descriptor: open, close, geterr, native, read, write, nlist, kerndisp, walk.
+
+Mirrors lib/libkvm/kvm.c (``kvm_open``, ``kvm_openfiles``, ``kvm_open2``,
+``_kvm_open``, ``kvm_close``, ``kvm_geterr``, ``kvm_native``, ``kvm_read``,
+``kvm_read2``, ``kvm_write``, ``kvm_nlist``, ``kvm_nlist2``,
+``kvm_kerndisp``, ``kvm_walk_pages``), the error primitives and the symbol
+engine of lib/libkvm/kvm_private.c (``_kvm_err``, ``_kvm_syserr``,
+``_kvm_nlist``, ``kvm_fdnlist``, ``kvm_fdnlist_prefix``) and the DPCPU
+symbol relocation of lib/libkvm/kvm_pcpu.c.  The contract is api.md.
+
+Python shape: where libkvm returns -1 with a message, pykvm raises a
+:class:`~pykvm.errors.KvmError` whose ``str()`` is that message (and
+:meth:`Kvm.geterr` returns it too); where libkvm returns a short count, pykvm
+returns the shorter bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Union
+
+from . import errors as E
+from .arch import select_backend
+from .arch.base import Backend, KvmPage
+from .constants import (
+    DEFAULT_BOOTFILE,
+    DPCPU_SYMPREFIX,
+    ELFCLASS64,
+    MAXPATHLEN,
+    MINIDUMP_PREFIX,
+    N_DATA,
+    N_EXT,
+    N_UNDF,
+    O_RDWR,
+    PATH_DEVNULL,
+    PATH_DEVVMM,
+    PATH_FWMEM,
+    PATH_KMEM,
+    PATH_MEM,
+    POSIX2_LINE_MAX,
+    VNET_SYMPREFIX,
+)
+from .core.corefile import CoreFile
+from .errors import FaultError, KvmError, LiveUnsupportedError, NotNativeError
+from .image.elf import KernelImage
+
+U64 = (1 << 64) - 1
+#: ``unsigned long`` of the host, for kvm_read/kvm_write/kvm_nlist narrowing.
+ULONG = (1 << (8 * (8 if sys.maxsize > 2**32 else 4))) - 1
+#: pykvm's bound on ``mp_maxcpus`` read from a dump (FreeBSD's MAXCPU is at most 1024).
+MAX_DPCPU = 65536
+#: Translation-cache entries kept before the cache is emptied.
+TCACHE_LIMIT = 1 << 20
+
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
+Resolver = Callable[[str], int | None | tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class NlistEntry:
+    """One looked-up name: what libkvm leaves in ``struct kvm_nlist``/``struct nlist``."""
+
+    name: str
+    type: int
+    value: int
+
+
+@dataclass(frozen=True)
+class NlistResult:
+    """Result of :meth:`Kvm.nlist2` / :meth:`Kvm.nlist`.
+
+    ``missing`` is libkvm's return value: the number of names not found as
+    libkvm counts them (per match, see api.md 10.3), or -1 when the kernel's
+    symbol table could not be read.  ``entries`` has one entry per name, up to
+    (not including) the first empty name, which ends a C list.
+    """
+
+    entries: list[NlistEntry]
+    missing: int
+
+    def __getitem__(self, name: str) -> NlistEntry:
+        """The entry for ``name`` (the first, if the name was given twice)."""
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def found(self, name: str) -> bool:
+        """Whether ``name`` was given a type (n_type != 0), as callers of nlist test it."""
+        return self[name].type != N_UNDF
+
+
+@dataclass(frozen=True)
+class DumpInfo:
+    """What kind of dump a descriptor reads (a pykvm extension)."""
+
+    arch: str
+    fmt: str
+    version: int | None
+    native: bool
+    page_size: int
+    pages: int
+    kernel: str
+    core: str
+
+
+class _Ent:
+    """A mutable ``struct kvm_nlist`` entry used inside the symbol engine."""
+
+    __slots__ = ("name", "type", "value")
+
+    def __init__(self, name: bytes, ntype: int = 0, value: int = 0) -> None:
+        self.name = name
+        self.type = ntype
+        self.value = value
+
+
+def _fspath(p: PathArg) -> str | None:
+    """A path argument as ``str`` (bytes decoded with surrogateescape), None for NULL."""
+    if p is None:
+        return None
+    v = os.fspath(p)
+    return os.fsdecode(v) if isinstance(v, bytes) else v
+
+
+def getbootfile() -> str:
+    """libc ``getbootfile``: ``kern.bootfile`` on FreeBSD, else ``/boot/kernel/kernel``."""
+    if sys.platform.startswith("freebsd"):
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            buf = ctypes.create_string_buffer(MAXPATHLEN)
+            size = ctypes.c_size_t(MAXPATHLEN)
+            if libc.sysctlbyname(b"kern.bootfile", buf, ctypes.byref(size), None, 0) == 0:
+                return buf.value.decode(errors="surrogateescape")
+        except (OSError, AttributeError):
+            pass
+    return DEFAULT_BOOTFILE
+
+
+class Kvm:
+    """A kvm descriptor (``kvm_t``) on a crash dump.
+
+    Create it with :func:`open`, :func:`openfiles` or :func:`open2`.  It is a
+    context manager; :meth:`close` releases the files.
+    """
+
+    def __init__(self, program: str | None) -> None:
+        self.program = program
+        self._errbuf = b""
+        self._chain: list[str] = []
+        self._closed = False
+        self.core: CoreFile
+        self.kernel: KernelImage
+        self._corefd = -1
+        self._kernfd = -1
+        self._core_opened = False
+        self._kernel_opened = False
+        self.resolver: Resolver | None = None
+        self.rawdump = False
+        self.writable = False
+        self.backend: Backend | None = None
+        self.corepath = ""
+        self.execpath = ""
+        self._tc: dict[int, int] = {}
+        self._caching = False
+        self._pshift = 12
+        self._psize = 4096
+        self._pmask = 4095
+        self._map: object = None
+        # DPCPU state (kvm_pcpu.c)
+        self._dpcpu_ready = False
+        self._dpcpu_start = 0
+        self._dpcpu_stop = 0
+        self._dpcpu_off: list[int] = []
+        self._dpcpu_curcpu = 0
+        self._dpcpu_curoff = 0
+
+    # -- error primitives (kvm_private.c) ---------------------------------------
+    def err(self, program: str | None, text: str) -> None:
+        """``_kvm_err``: ``program: text`` on stderr, or store ``text`` (2047 bytes at most)."""
+        self._chain.append(text)
+        if program is not None:
+            sys.stderr.write(f"{program}: {text}\n")
+            sys.stderr.flush()
+        else:
+            self._errbuf = text.encode(errors="surrogateescape")[: POSIX2_LINE_MAX - 1]
+
+    def syserr(self, program: str | None, text: str, errnum: int) -> None:
+        """``_kvm_syserr``: as :meth:`err`, with ``: <FreeBSD strerror>`` appended."""
+        self.err(program, f"{text}: {E.strerror(errnum)}")
+
+    def geterr(self) -> str:
+        """``kvm_geterr``: the last stored error text (never cleared by successes)."""
+        return self._errbuf.decode(errors="surrogateescape")
+
+    def _check(self) -> None:
+        if self._closed:
+            raise ValueError(E.DESCRIPTOR_CLOSED)
+        self._chain = []
+
+    # -- context manager and close ----------------------------------------------
+    def __enter__(self) -> Kvm:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self._closed:
+            self.close()
+
+    def close(self) -> int:
+        """``kvm_close``: release everything; 0, or -1 if already closed (EBADF)."""
+        if self._closed:
+            return -1
+        self._closed = True
+        rc = 0
+        self._tc = {}
+        self.backend = None
+        if self._core_opened:
+            self.core.close()
+        if self._kernel_opened:
+            self.kernel.close()
+        for fd in (self._corefd, self._kernfd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    rc = -1
+        self._corefd = self._kernfd = -1
+        return rc
+
+    # -- native, kerndisp, info -------------------------------------------------
+    def _backend(self) -> Backend:
+        self._check()
+        assert self.backend is not None
+        return self.backend
+
+    def native(self) -> bool:
+        """``kvm_native``: whether the dump is of the host's own architecture."""
+        return self._backend().native()
+
+    def kerndisp(self) -> int:
+        """``kvm_kerndisp``: the kernel displacement (0 unless the backend has one)."""
+        return self._backend().kerndisp()
+
+    def info(self) -> DumpInfo:
+        """Format, architecture, header version and page counts of the dump (pykvm)."""
+        b = self._backend()
+        return DumpInfo(b.arch, b.fmt, b.version(), b.native(), b.page_size, b.dumped_pages(),
+                        self.execpath, self.corepath)
+
+    def msgbuf(self) -> bytes:
+        """The raw message-buffer section of a minidump; b"" for other formats (pykvm)."""
+        return self._backend().msgbuf()
+
+    # -- translation and reading --------------------------------------------------
+    def _translate(self, va: int) -> tuple[int, int]:
+        """``ka_kvatop`` behind pykvm's per-page translation cache."""
+        off_in = va & self._pmask
+        base = self._tc.get(va >> self._pshift)
+        if base is not None:
+            return base + off_in, self._psize - off_in
+        assert self.backend is not None
+        off, n = self.backend.kvatop(va)
+        if n >= self._psize - off_in and self._caching:
+            if len(self._tc) >= TCACHE_LIMIT:
+                self._tc.clear()
+            self._tc[va >> self._pshift] = off - off_in
+        return off, n
+
+    def _read(self, addr: int, size: int) -> bytes | None:
+        """The dump branch of ``kvm_read2``: bytes (maybe short), or None for -1.
+
+        Chunks that lie wholly inside a mapped core and follow each other in
+        the file are copied as one run; a chunk that reaches past the end of the
+        file (or a core that is not mapped) is read on its own so that the loop
+        stops exactly where libkvm's does.
+        """
+        core = self.core
+        limit = core.size if core.map is not None else -1
+        chunks: list[bytes] = []
+        got = 0
+        va = addr
+        run_off = run_len = 0
+        while got < size:
+            off, n = self._translate(va)
+            if n <= 0:
+                return None
+            n = min(n, size - got)
+            if off < 0 or off >= 1 << 63:
+                self.err(None, f"{PATH_MEM}: {E.strerror(errno.EINVAL)}")
+                break
+            if off + n <= limit:
+                if run_len and off == run_off + run_len:
+                    run_len += n
+                else:
+                    if run_len:
+                        chunks.append(core.pread(run_off, run_len))
+                    run_off, run_len = off, n
+                got += n
+                va = (va + n) & U64
+                continue
+            if run_len:
+                chunks.append(core.pread(run_off, run_len))
+                run_len = 0
+            data = core.pread(off, n)
+            if not data:
+                break  # end of the core: stop without a message
+            chunks.append(data)
+            got += len(data)
+            va = (va + len(data)) & U64
+        if run_len:
+            chunks.append(core.pread(run_off, run_len))
+        return b"".join(chunks)
+
+    def read2(self, addr: int, size: int) -> bytes:
+        """``kvm_read2``: ``size`` bytes at kernel virtual address ``addr``.
+
+        Raises :class:`FaultError` (``geterr()`` then names the failing chunk's
+        address) where libkvm returns -1: any page of the range that does not
+        translate.  Returns fewer bytes where libkvm returns a short count
+        (the core ends, or a seek fails).
+        """
+        self._check()
+        if size < 0:
+            raise ValueError("size must not be negative")
+        addr &= U64
+        off_in = addr & self._pmask
+        if off_in + size <= self._psize:
+            base = self._tc.get(addr >> self._pshift)
+            if base is not None:
+                o = base + off_in
+                data = self.core.pread(o, size)
+                if len(data) == size:
+                    return data
+        if size == 0:
+            return b""
+        data_or_none = self._read(addr, size)
+        if data_or_none is None:
+            fail = self._fault_address(addr)
+            raise FaultError(self.geterr(), fail, tuple(self._chain))
+        return data_or_none
+
+    def _fault_address(self, addr: int) -> int:
+        """The chunk address named by the last ``invalid address`` text, else ``addr``."""
+        text = self.geterr()
+        for prefix in ("invalid address (0x", "Invalid address ("):
+            if text.startswith(prefix) and text.endswith(")"):
+                try:
+                    return int(text[len(prefix):-1], 16)
+                except ValueError:
+                    break
+        return addr
+
+    def read(self, addr: int, size: int) -> bytes:
+        """``kvm_read``: :meth:`read2` with the address narrowed to ``unsigned long``."""
+        return self.read2(addr & ULONG, size)
+
+    def read_bootstrap(self, addr: int, size: int) -> bytes | None:
+        """``kvm_read2`` as a backend's initialisation calls it: None where it returns -1."""
+        return self._read(addr & U64, size)
+
+    # -- writing ------------------------------------------------------------------
+    def write(self, addr: int, data: bytes) -> int:
+        """``kvm_write``: dumps are never writable (``kvm_write not implemented for
+        dead kernels``, raised as :class:`KvmError`), raw memory devices are."""
+        self._check()
+        if not self.writable:
+            self.err(self.program, E.WRITE_DEAD)
+            raise KvmError(self.geterr() if self.program is None else E.WRITE_DEAD,
+                           tuple(self._chain))
+        va = addr & ULONG
+        done = 0
+        while done < len(data):
+            off, n = self._translate(va)
+            if n <= 0:
+                raise FaultError(self.geterr(), self._fault_address(va), tuple(self._chain))
+            n = min(n, len(data) - done)
+            try:
+                w = os.pwrite(self._corefd, data[done:done + n], off)
+            except OSError as exc:
+                self.syserr(self.program, E.KVM_WRITE, exc.errno or 0)
+                break
+            if w == 0:
+                break
+            done += w
+            va = (va + w) & U64
+        return done
+
+    # -- symbols ------------------------------------------------------------------
+    def _call_resolver(self, name: bytes) -> int | None:
+        assert self.resolver is not None
+        try:
+            r = self.resolver(name.decode(errors="surrogateescape"))
+        except Exception:  # a resolver that raises has failed to resolve
+            return None
+        if isinstance(r, tuple):
+            rc, value = r
+            return None if rc != 0 else int(value) & U64
+        if r is None or isinstance(r, bool):
+            return None
+        return int(r) & U64
+
+    def _fdnlist(self, ents: list[_Ent]) -> int:
+        """``kvm_fdnlist``: the resolver, or libc's ``__fdnlist`` on the kernel."""
+        if self.resolver is None:
+            count, res = self.kernel.fdnlist([e.name for e in ents])
+            for e, (ntype, value) in zip(ents, res, strict=True):
+                e.type, e.value = ntype, value
+            return count
+        nfail = 0
+        for e in ents:
+            resolved = self._call_resolver(e.name)
+            if resolved is None:
+                nfail += 1
+                e.value, e.type = 0, 0
+            else:
+                e.value, e.type = resolved, N_DATA | N_EXT
+        return nfail
+
+    def _fdnlist_prefix(self, ents: list[_Ent], missing: int, prefix: bytes,
+                        validate: Callable[[int], int]) -> int:
+        """``kvm_fdnlist_prefix``: retry the unresolved names as ``prefix`` + name."""
+        pending = [e for e in ents if e.type == N_UNDF]
+        if not pending:
+            return 0
+        reduced = [_Ent(prefix + (e.name[1:] if prefix and e.name[:1] == b"_" else e.name))
+                   for e in pending]
+        origin = [e.name for e in pending]
+        unresolved = self._fdnlist(reduced)
+        if 0 <= unresolved < missing:
+            fresh = [(r, o) for r, o in zip(reduced, origin, strict=True) if r.type != N_UNDF]
+            k = 0
+            for p in ents:
+                if k >= len(fresh):
+                    break
+                if p.type != N_UNDF:
+                    continue
+                r, o = fresh[k]
+                if o != p.name:
+                    continue
+                p.type = r.type
+                p.value = validate(r.value)
+                k += 1
+        return unresolved
+
+    def _kvm_nlist(self, ents: list[_Ent], initialize: bool) -> int:
+        """``_kvm_nlist`` for dumps: lookup, then the VNET and DPCPU retries."""
+        error = self._fdnlist(ents)
+        if error <= 0:
+            return error
+        if self._vnet_initialized(initialize):
+            error = self._fdnlist_prefix(ents, error, VNET_SYMPREFIX.encode(), lambda v: v)
+        if error > 0 and self._dpcpu_initialized(initialize):
+            error = self._fdnlist_prefix(ents, error, DPCPU_SYMPREFIX.encode(),
+                                         self._dpcpu_validaddr)
+        return error
+
+    @staticmethod
+    def _names(names: Iterable[str | bytes | None]) -> list[bytes]:
+        out = []
+        for n in names:
+            if n is None:
+                break
+            b = n.encode(errors="surrogateescape") if isinstance(n, str) else bytes(n)
+            if not b:
+                break
+            out.append(b)
+        return out
+
+    def nlist2(self, names: Iterable[str | bytes | None]) -> NlistResult:
+        """``kvm_nlist2``: look names up in the kernel (or through the resolver).
+
+        The list ends at the first empty name or None.  Found entries carry the
+        a.out ``n_type`` libc derives (0x07 through a resolver); missing ones
+        are 0/0.  ``missing`` is libkvm's return value (api.md 10.3-10.5).
+        """
+        self._check()
+        ents = [_Ent(n) for n in self._names(names)]
+        count = self._kvm_nlist(ents, True)
+        return NlistResult([NlistEntry(e.name.decode(errors="surrogateescape"), e.type,
+                                       e.value) for e in ents], count)
+
+    def nlist(self, names: Iterable[str | bytes | None]) -> NlistResult:
+        """``kvm_nlist``: the a.out interface; refuses non-native dumps.
+
+        Raises :class:`NotNativeError` (``kvm_nlist of non-native vmcore``) for a
+        dump of another architecture.  Values are narrowed to ``unsigned long``.
+        """
+        self._check()
+        if not self._backend().native():
+            self.err(self.program, E.NLIST_NON_NATIVE)
+            raise NotNativeError(E.NLIST_NON_NATIVE, tuple(self._chain))
+        bnames = self._names(names)
+        if not bnames:
+            return NlistResult([], 0)
+        res = self.nlist2(bnames)
+        return NlistResult([NlistEntry(e.name, e.type, e.value & ULONG) for e in res.entries],
+                           res.missing)
+
+    def nlist2_values(self, names: Sequence[str]) -> tuple[int, list[int]]:
+        """``kvm_nlist2`` on a throw-away list, as a backend's initialisation uses it."""
+        ents = [_Ent(n.encode()) for n in names]
+        count = self._kvm_nlist(ents, True)
+        return count, [e.value for e in ents]
+
+    # -- VNET and DPCPU (kvm_vnet.c, kvm_pcpu.c) -----------------------------------
+    def _vnet_initialized(self, initialize: bool) -> bool:
+        """``_kvm_vnet_initialized``.
+
+        Selecting a vnet walks ``struct proc``, ``struct ucred`` and ``struct
+        prison``, whose layouts pykvm learns from the kernel's type information
+        (not yet available), so initialisation fails silently, as libkvm's does
+        for a kernel without VIMAGE.  The symbol lookups it starts with still
+        happen (they can leave error text behind in libkvm too).
+        """
+        if not initialize:
+            return False
+        if self.backend is None or not self.backend.native():
+            return False
+        probe = [_Ent(n) for n in (b"___start_set_vnet", b"___stop_set_vnet", b"vnet_head",
+                                   b"allproc", b"dumptid", b"proc0")]
+        self._kvm_nlist(probe, False)
+        return False
+
+    def _dpcpu_initialized(self, initialize: bool) -> bool:
+        """``_kvm_dpcpu_initialized``: initialise on demand when allowed."""
+        if self._dpcpu_ready or not initialize:
+            return self._dpcpu_ready
+        self._dpcpu_init()
+        return self._dpcpu_ready
+
+    def _dpcpu_init(self) -> bool:
+        """``_kvm_dpcpu_init``: ``__start/__stop_set_pcpu``, ``dpcpu_off``, ``mp_maxcpus``."""
+        if self.backend is None or not self.backend.native():
+            return False
+        ents = [_Ent(n) for n in (b"___start_set_pcpu", b"___stop_set_pcpu", b"_dpcpu_off",
+                                  b"_mp_maxcpus")]
+        if self._kvm_nlist(ents, False) != 0:
+            return False
+        order: Literal["little", "big"] = "little" if self.kernel.ehdr.ei_data == 1 else "big"
+        raw = self._read(ents[3].value, 4)
+        if raw is None or len(raw) != 4:
+            return False
+        maxcpus = int.from_bytes(raw, order)
+        if maxcpus > MAX_DPCPU:
+            return False
+        ptr = 8 if self.kernel.ehdr.ei_class == ELFCLASS64 else 4
+        raw = self._read(ents[2].value, maxcpus * ptr) if maxcpus else b""
+        if raw is None or len(raw) != maxcpus * ptr:
+            return False
+        self._dpcpu_start = ents[0].value
+        self._dpcpu_stop = ents[1].value
+        self._dpcpu_off = [int.from_bytes(raw[i:i + ptr], order)
+                           for i in range(0, len(raw), ptr)]
+        self._dpcpu_ready = True
+        if self._dpcpu_off and self._dpcpu_off[0] != 0:
+            self._dpcpu_curcpu = 0
+            self._dpcpu_curoff = self._dpcpu_off[0]
+        return True
+
+    def _dpcpu_validaddr(self, value: int) -> int:
+        """``_kvm_dpcpu_validaddr``: add the current CPU's offset inside ``set_pcpu``."""
+        if value == 0 or not self._dpcpu_ready:
+            return value
+        if value < self._dpcpu_start or value >= self._dpcpu_stop:
+            return value
+        return (self._dpcpu_curoff + value) & U64
+
+    # -- walk_pages ---------------------------------------------------------------
+    def walk_pages(self) -> Iterator[KvmPage]:
+        """``kvm_walk_pages`` as an iterator of :class:`KvmPage` records.
+
+        Empty where libkvm returns 0 without calling back (full dumps, amd64
+        minidump version 1).
+        """
+        it = self._backend().walk_pages()
+        return iter(()) if it is None else it
+
+    def walk_pages_cb(self, cb: Callable[[KvmPage], int]) -> int:
+        """``kvm_walk_pages`` with a callback: 1 after a complete walk, 0 otherwise."""
+        it = self._backend().walk_pages()
+        if it is None:
+            return 0
+        for page in it:
+            if not cb(page):
+                return 0
+        return 1
+
+
+def _kvm_err(kd: Kvm, program: str | None, text: str) -> None:
+    """The ``_kvm_err`` hook FreeBSD's geterr test calls (api.md 14.3, 16.1)."""
+    kd.err(program, text)
+
+
+# -- opening (kvm.c: _kvm_open) -----------------------------------------------------
+def _is_minidump(kd: Kvm) -> bool:
+    """``_kvm_is_minidump``: not raw, and the core starts with ``minidump``."""
+    if kd.rawdump:
+        return False
+    return kd.core.pread(0, 8) == MINIDUMP_PREFIX
+
+
+def _fail(kd: Kvm, text: str) -> KvmError:
+    kd.err(kd.program, text)
+    return KvmError(text, tuple(kd._chain))
+
+
+def _open_fd(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+
+
+def _kvm_open(kd: Kvm, execfile: str | None, corefile: str | None, flags: int,
+              resolver: Resolver | None) -> Kvm:
+    """``_kvm_open``: the common steps, in libkvm's order (api.md 4.4)."""
+    kd.resolver = resolver
+    if execfile is None:
+        execfile = getbootfile()
+    elif len(os.fsencode(execfile)) >= MAXPATHLEN:
+        raise _fail(kd, E.EXEC_TOO_LONG)
+    if flags & ~O_RDWR:
+        raise _fail(kd, E.BAD_FLAGS)
+    if corefile is None:
+        corefile = PATH_MEM
+    kd.corepath, kd.execpath = corefile, execfile
+    mode = os.O_RDWR if flags == O_RDWR else os.O_RDONLY
+    try:
+        kd._corefd = _open_fd(corefile, mode)
+        st = os.fstat(kd._corefd)
+    except OSError as exc:
+        raise _fail(kd, f"{corefile}: {E.strerror(exc.errno or 0)}") from None
+    if stat.S_ISREG(st.st_mode) and st.st_size <= 0:
+        raise _fail(kd, f"{E.EMPTY_FILE}: {E.strerror(errno.EINVAL)}")
+    if stat.S_ISCHR(st.st_mode) and corefile in (PATH_DEVNULL, PATH_MEM):
+        # LIVE-NULL / LIVE-KMEM (api.md 4.6); pykvm reads live kernels only on FreeBSD.
+        where = corefile if corefile == PATH_DEVNULL else PATH_KMEM
+        fmt = E.LIVE_NOT_IMPLEMENTED if sys.platform.startswith("freebsd") else E.LIVE_NOT_FREEBSD
+        text = E.cformat(fmt, where)
+        kd.err(kd.program, text)
+        raise LiveUnsupportedError(text, tuple(kd._chain))
+    try:
+        kd._kernfd = _open_fd(execfile, os.O_RDONLY)
+    except OSError as exc:
+        raise _fail(kd, f"{execfile}: {E.strerror(exc.errno or 0)}") from None
+    kd.core = CoreFile(corefile, kd._corefd)
+    kd._core_opened = True
+    try:
+        kd.kernel = KernelImage(execfile, kd._kernfd)
+    except KvmError as exc:
+        raise _fail(kd, exc.message) from None
+    kd._kernel_opened = True
+    if corefile.startswith(PATH_FWMEM) or corefile.startswith(PATH_DEVVMM):
+        kd.rawdump = kd.writable = True
+    backend_cls = select_backend(kd.kernel.ehdr, _is_minidump(kd))
+    if backend_cls is None:
+        raise _fail(kd, E.UNSUPPORTED_ARCH)
+    backend = backend_cls(kd)
+    kd.backend = backend
+    if not backend.native() and resolver is None:
+        raise _fail(kd, E.NEEDS_RESOLVER)
+    kd._psize = backend.page_size
+    kd._pshift = backend.page_size.bit_length() - 1
+    kd._pmask = backend.page_size - 1
+    try:
+        backend.initvtop()
+    except KvmError as exc:
+        raise _fail(kd, exc.message) from None
+    kd._caching = True
+    kd._tc.clear()
+    return kd
+
+
+def _run_open(kd: Kvm, execfile: PathArg, corefile: PathArg, flags: int,
+              resolver: Resolver | None) -> Kvm:
+    try:
+        return _kvm_open(kd, _fspath(execfile), _fspath(corefile), flags, resolver)
+    except BaseException:
+        kd.close()
+        raise
+
+
+def open(execfile: PathArg, corefile: PathArg, swapfile: PathArg = None,  # noqa: A001
+         flags: int = 0, errstr: str | None = None) -> Kvm:
+    """``kvm_open``: hard errors go to stderr as ``errstr: text`` when ``errstr`` is set.
+
+    On failure raises :class:`KvmError` whose ``str()`` is libkvm's text (the
+    part after ``errstr: `` on stderr).  ``swapfile`` is ignored, as in libkvm.
+    """
+    del swapfile
+    return _run_open(Kvm(errstr), execfile, corefile, flags, None)
+
+
+def openfiles(execfile: PathArg, corefile: PathArg, swapfile: PathArg = None,
+              flags: int = 0) -> Kvm:
+    """``kvm_openfiles``: on failure raises :class:`KvmError` with the text libkvm
+    copies into the caller's buffer.  ``swapfile`` is ignored, as in libkvm."""
+    del swapfile
+    return _run_open(Kvm(None), execfile, corefile, flags, None)
+
+
+def open2(execfile: PathArg, corefile: PathArg, flags: int = 0,
+          resolver: Resolver | None = None) -> Kvm:
+    """``kvm_open2``: as :func:`openfiles`, with an optional symbol resolver.
+
+    ``resolver(name)`` returns the address (int) or None; it is the only way
+    libkvm opens a dump of another architecture, and when given it answers
+    every symbol lookup of the descriptor (api.md 4.9, 10.4).  See
+    :func:`symtab_resolver` for one built from the kernel's own symbol table.
+    """
+    return _run_open(Kvm(None), execfile, corefile, flags, resolver)
+
+
+def symtab_resolver(execfile: PathArg) -> Resolver:
+    """A resolver answering from a kernel's own ``.symtab`` (exact names; pykvm).
+
+    Lets :func:`open2` read dumps of any architecture on any host, the way
+    libfbsdvmcore's built-in resolver does: the first symbol with exactly the
+    requested name wins.  Raises :class:`KvmError` if the file is not ELF.
+    """
+    path = _fspath(execfile)
+    if path is None:
+        path = getbootfile()
+    try:
+        fd = _open_fd(path, os.O_RDONLY)
+    except OSError as exc:
+        raise KvmError(f"{path}: {E.strerror(exc.errno or 0)}") from None
+    image = KernelImage(path, fd)
+
+    def resolve(name: str) -> int | None:
+        return image.lookup(name)
+
+    return resolve
