@@ -17,6 +17,7 @@ returns the shorter bytes.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import sys
@@ -175,7 +176,7 @@ class Kvm:
         self._pshift = 12
         self._psize = 4096
         self._pmask = 4095
-        self._map: object = None
+        self._mm: mmap.mmap | None = None
         # DPCPU state (kvm_pcpu.c)
         self._dpcpu_ready = False
         self._dpcpu_start = 0
@@ -223,6 +224,7 @@ class Kvm:
         self._closed = True
         rc = 0
         self._tc = {}
+        self._mm = None
         self.backend = None
         if self._core_opened:
             self.core.close()
@@ -334,11 +336,12 @@ class Kvm:
             raise ValueError("size must not be negative")
         addr &= U64
         off_in = addr & self._pmask
-        if off_in + size <= self._psize:
+        mm = self._mm
+        if off_in + size <= self._psize and mm is not None:
             base = self._tc.get(addr >> self._pshift)
             if base is not None:
                 o = base + off_in
-                data = self.core.pread(o, size)
+                data = mm[o:o + size]
                 if len(data) == size:
                     return data
         if size == 0:
@@ -675,6 +678,7 @@ def _kvm_open(kd: Kvm, execfile: str | None, corefile: str | None, flags: int,
         raise _fail(kd, exc.message) from None
     kd._caching = True
     kd._tc.clear()
+    kd._mm = kd.core.map
     return kd
 
 

@@ -73,7 +73,7 @@ class SparsePages:
 
     def bit_id_pa(self, bit: int) -> int:
         """Physical address of bit id ``bit``; -1 past the last range."""
-        for start, end, first, _adj in self._segs:
+        for _start, end, first, _adj in self._segs:
             n = -(-end // self.page_size) - first
             if bit < n:
                 return (first << self.page_shift) + bit * self.page_size

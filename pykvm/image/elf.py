@@ -156,6 +156,7 @@ class Section:
     size: int
     link: int
     info: int
+    addralign: int
     entsize: int
 
 
