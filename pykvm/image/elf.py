@@ -22,8 +22,10 @@ import os
 import stat
 import struct
 import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from .. import errors as E
 from ..constants import (
@@ -161,26 +163,70 @@ class Section:
 
 
 _SHDR = {ELFCLASS32: ("IIIIIIIIII", 40), ELFCLASS64: ("IIQQQQIIQQ", 64)}
-_SYM = {ELFCLASS32: ("IIIBBH", 16), ELFCLASS64: ("IBBHQQ", 24)}
+_SYM = {ELFCLASS32: 16, ELFCLASS64: 24}
 
 
 class SymbolTable:
     """The first ``SHT_SYMTAB`` of a kernel, parsed in one bulk pass.
 
-    ``names`` maps a symbol name (bytes) to the indices, in table order, of the
-    symbols that carry it.  ``value``, ``info`` and ``shndx`` are parallel
-    lists indexed by symbol number.  ``usable`` is the number of symbols
-    libc's reader would see: whole 1024-symbol chunks up to the end of the
-    file (``__elf_fdnlist`` stops at the first short ``read``).
+    Columns (``value``, ``info``, ``shndx``) are parallel lists indexed by
+    symbol number, cut out of the section with strided array views (no
+    per-symbol unpacking).  Names resolve through one split of the string
+    table; :meth:`indices` answers "which symbols carry this name", in table
+    order.  ``usable`` is the number of symbols libc's reader would see: whole
+    1024-symbol chunks up to the end of the file (``__elf_fdnlist`` stops at
+    the first short ``read``).
     """
 
-    def __init__(self, names: dict[bytes, list[int]], value: list[int], info: list[int],
+    def __init__(self, names: list[bytes | None], value: list[int], info: list[int],
                  shndx: list[int], usable: int) -> None:
-        self.names = names
         self.value = value
         self.info = info
         self.shndx = shndx
         self.usable = usable
+        n = len(names)
+        # name -> last and first symbol carrying it, built at C speed
+        self._last: dict[bytes | None, int] = dict(zip(names, range(n), strict=True))
+        self._first: dict[bytes | None, int] = dict(
+            zip(reversed(names), range(n - 1, -1, -1), strict=True))
+        self._last.pop(None, None)
+        self._last.pop(b"", None)
+        self._dups: dict[bytes, list[int]] | None = None
+        self._names = names
+
+    def indices(self, name: bytes) -> list[int]:
+        """Indices of the symbols named ``name``, in table order."""
+        last = self._last.get(name)
+        if last is None:
+            return []
+        if self._first[name] == last:
+            return [last]
+        if self._dups is None:
+            multi = {k for k, v in self._last.items() if k is not None and self._first[k] != v}
+            dups: dict[bytes, list[int]] = {k: [] for k in multi}
+            for i, nm in enumerate(self._names):
+                if nm in multi:
+                    dups[nm].append(i)
+            self._dups = dups
+        return self._dups[name]
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+def _columns(raw: bytes, ei_class: int, swap: bool) -> tuple[list[int], list[int], list[int],
+                                                              list[int]]:
+    """(st_name, st_value, st_info, st_shndx) columns of a symbol-table image."""
+    def col(code: str, stride: int, index: int) -> list[int]:
+        arr = array(code, raw)
+        if swap and arr.itemsize > 1:
+            arr.byteswap()
+        return arr[index::stride].tolist()
+
+    if ei_class == ELFCLASS64:  # name u32 @0, info u8 @4, shndx u16 @6, value u64 @8
+        return col("I", 6, 0), col("Q", 3, 1), col("B", 24, 4), col("H", 12, 3)
+    # ELF32: name u32 @0, value u32 @4, info u8 @12, shndx u16 @14
+    return col("I", 4, 0), col("I", 4, 1), col("B", 16, 12), col("H", 8, 7)
 
 
 class KernelImage:
@@ -275,9 +321,9 @@ class KernelImage:
         if strsec.size == 0 or strsec.offset + strsec.size > self.size:
             return None
         strtab = self.bytes_at(strsec.offset, strsec.size)
-        fmt, entsize = _SYM[self.ehdr.ei_class]
+        entsize = _SYM[self.ehdr.ei_class]
         if sym.offset == 0:
-            return SymbolTable({}, [], [], [], 0)
+            return SymbolTable([], [], [], [], 0)
         avail = max(0, min(sym.size, self.size - sym.offset))
         chunk = _FDNLIST_CHUNK * entsize
         # __elf_fdnlist reads whole chunks and stops at the first short read.
@@ -291,15 +337,9 @@ class KernelImage:
             remaining -= cc
         nsyms = usable_bytes // entsize
         raw = self.bytes_at(sym.offset, nsyms * entsize)
-        rows = struct.iter_unpack(self.ehdr.endian + fmt, raw)
-        if self.ehdr.ei_class == ELFCLASS64:
-            cols = list(zip(*rows, strict=True)) if nsyms else [(), (), (), (), (), ()]
-            st_name, st_info, _oth, st_shndx, st_value = cols[0], cols[1], cols[2], cols[3], cols[4]
-        else:
-            cols = list(zip(*rows, strict=True)) if nsyms else [(), (), (), (), (), ()]
-            st_name, st_value, st_info, st_shndx = cols[0], cols[1], cols[3], cols[5]
-        names = _name_index(strtab, st_name)
-        return SymbolTable(names, list(st_value), list(st_info), list(st_shndx), nsyms)
+        swap = (self.ehdr.ei_data == ELFDATA2LSB) != (sys.byteorder == "little")
+        st_name, st_value, st_info, st_shndx = _columns(raw, self.ehdr.ei_class, swap)
+        return SymbolTable(_symbol_names(strtab, st_name), st_value, st_info, st_shndx, nsyms)
 
     def sym_to_ntype(self, idx: int, table: SymbolTable) -> int:
         """``elf_sym_to_nlist``: the a.out ``n_type`` of symbol ``idx``."""
@@ -349,7 +389,7 @@ class KernelImage:
             if name[:1] == b"_":
                 keys.append(name[1:])
             for key in keys:
-                for idx in table.names.get(key, ()):
+                for idx in table.indices(key):
                     events.append((idx, e))
         events.sort()
         for idx, e in events:
@@ -364,7 +404,7 @@ class KernelImage:
         table = self.symtab()
         if table is None:
             return None
-        idxs = table.names.get(name.encode())
+        idxs = table.indices(name.encode())
         return table.value[idxs[0]] if idxs else None
 
     def close(self) -> None:
@@ -382,30 +422,21 @@ def _cstr(buf: bytes, off: int) -> bytes:
     return buf[off:] if end < 0 else buf[off:end]
 
 
-def _name_index(strtab: bytes, st_name: Sequence[int]) -> dict[bytes, list[int]]:
-    """Map each non-empty symbol name to the symbol indices that carry it.
+def _symbol_names(strtab: bytes, st_name: Sequence[int]) -> list[bytes | None]:
+    """The name of each symbol (None for an empty name or one outside the table).
 
-    String starts are found in one ``split`` of the string table; only names
-    that point into the middle of a string (suffix sharing) need a search.
+    String starts come from one ``split`` of the string table; only names that
+    point into the middle of a string (suffix sharing) need a search.
     """
-    starts: dict[int, bytes] = {}
-    pos = 0
-    for piece in strtab.split(b"\0"):
-        starts[pos] = piece
-        pos += len(piece) + 1
-    index: dict[bytes, list[int]] = {}
-    get = starts.get
-    for i, off in enumerate(st_name):
-        name = get(off)
-        if name is None:
-            name = _cstr(strtab, off)
-        if name:
-            bucket = index.get(name)
-            if bucket is None:
-                index[name] = [i]
-            else:
-                bucket.append(i)
-    return index
+    pieces = strtab.split(b"\0")
+    starts = dict(zip(accumulate((len(p) + 1 for p in pieces), initial=0), pieces,
+                      strict=False))
+    names: list[bytes | None] = list(map(starts.get, st_name))
+    if None in names:
+        for i, nm in enumerate(names):
+            if nm is None:
+                names[i] = _cstr(strtab, st_name[i]) or None
+    return names
 
 
 # --- the host, as libc's __elf_is_okay__ sees it ---------------------------------
