@@ -68,8 +68,9 @@ def test_random_8_byte_reads(tmp_path: Path, fmt: str) -> None:
         for a in addrs[:200]:
             assert kd.read(a, 8) == d.truth.expect(a, 8)
     warm_median = statistics.median(warm)
-    report(f"random-read-{fmt}", reads=len(addrs), cold_first_touch_ns=round(statistics.median(cold)),
-           median_ns=round(warm_median), p90_ns=round(sorted(warm)[int(len(warm) * 0.9)]))
+    report(f"random-read-{fmt}", reads=len(addrs),
+           cold_first_touch_ns=round(statistics.median(cold)), median_ns=round(warm_median),
+           p90_ns=round(sorted(warm)[int(len(warm) * 0.9)]))
     if fmt == "minidump-v3":
         assert warm_median <= 1500, f"median {warm_median:.0f} ns per read (target 1500)"
 
