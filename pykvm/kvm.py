@@ -48,7 +48,7 @@ from .constants import (
     VNET_SYMPREFIX,
 )
 from .core.corefile import CoreFile
-from .errors import FaultError, KvmError, LiveUnsupportedError, NotNativeError
+from .errors import FaultError, FormatError, KvmError, LiveUnsupportedError, NotNativeError
 from .image.elf import KernelImage
 
 U64 = (1 << 64) - 1
@@ -612,9 +612,10 @@ def _is_minidump(kd: Kvm) -> bool:
     return kd.core.pread(0, 8) == MINIDUMP_PREFIX
 
 
-def _fail(kd: Kvm, text: str) -> KvmError:
+def _fail(kd: Kvm, text: str, cls: type[KvmError] = KvmError) -> KvmError:
+    """Report a hard open error as libkvm does and build the exception to raise."""
     kd.err(kd.program, text)
-    return KvmError(text, tuple(kd._chain))
+    return cls(text, tuple(kd._chain))
 
 
 def _open_fd(path: str, flags: int) -> int:
@@ -658,24 +659,24 @@ def _kvm_open(kd: Kvm, execfile: str | None, corefile: str | None, flags: int,
     try:
         kd.kernel = KernelImage(execfile, kd._kernfd)
     except KvmError as exc:
-        raise _fail(kd, exc.message) from None
+        raise _fail(kd, exc.message, type(exc)) from None
     kd._kernel_opened = True
     if corefile.startswith(PATH_FWMEM) or corefile.startswith(PATH_DEVVMM):
         kd.rawdump = kd.writable = True
     backend_cls = select_backend(kd.kernel.ehdr, _is_minidump(kd))
     if backend_cls is None:
-        raise _fail(kd, E.UNSUPPORTED_ARCH)
+        raise _fail(kd, E.UNSUPPORTED_ARCH, FormatError)
     backend = backend_cls(kd)
     kd.backend = backend
     if not backend.native() and resolver is None:
-        raise _fail(kd, E.NEEDS_RESOLVER)
+        raise _fail(kd, E.NEEDS_RESOLVER, NotNativeError)
     kd._psize = backend.page_size
     kd._pshift = backend.page_size.bit_length() - 1
     kd._pmask = backend.page_size - 1
     try:
         backend.initvtop()
     except KvmError as exc:
-        raise _fail(kd, exc.message) from None
+        raise _fail(kd, exc.message, type(exc)) from None
     kd._caching = True
     kd._tc.clear()
     kd._mm = kd.core.map

@@ -143,7 +143,7 @@ def test_non_native_rules(monkeypatch: pytest.MonkeyPatch, dump: SynthDump) -> N
     import pykvm.arch.amd64 as amd64
 
     monkeypatch.setattr(amd64, "host_machine", lambda: "aarch64")
-    with pytest.raises(pykvm.KvmError) as ei:
+    with pytest.raises(pykvm.NotNativeError) as ei:
         pykvm.openfiles(str(dump.kernel), str(dump.core))
     assert str(ei.value) == "non-native kernel requires a symbol resolver"
     resolver = pykvm.symtab_resolver(str(dump.kernel))
