@@ -24,7 +24,8 @@ below KERNBASE (sparse page tables, PTEs into holes and onto ``PG_NODUMP`` pages
 superpage straddling the end of a RAM range), a 1 GiB mapping, and the direct map at
 0xfffff80000000000.  Options of :func:`build_amd64`: ``kernphys``, ``dump_delta`` (ELF),
 ``physmem_gib`` (big sparse machine), ``extra_symbols``, ``vm_min_kernel_address`` /
-``small_kva`` (pmap section size), ``kernel_name`` / ``core_name``.
+``small_kva`` (pmap section size), ``bulk_mib`` (a contiguous superpage-mapped range for
+throughput benchmarks, ``truth.bulk``), ``kernel_name`` / ``core_name``.
 """
 
 from .build import AMD64_FORMATS, build_amd64

@@ -18,6 +18,16 @@ crash-dump reader can observe it:
   no-execute, data/bss/page tables writable and no-execute).
 * Past the ``nkpt`` PDEs: a 2 MiB superpage, an invalid PDE, and a page-table page with a
   few mappings; ``kernel_vm_end`` ends there.
+* Only with ``bulk_mib``: the *bulk range*, one more dump_avail range of exactly that many
+  MiB (2 MiB aligned, placed ``BULK_GAP`` past the 2 MiB-rounded end of the last middle
+  range, below the 1 GiB mapping's physical GiB; no random draws, so every other range,
+  page and mapping of the seed stays where it was), mapped contiguously like a kmem arena
+  by 2 MiB superpages (RW, NX) in the KERNBASE GiB right after the tail page table, with
+  ``kernel_vm_end`` moved past it.  It sits in the KERNBASE GiB rather than below
+  KERNBASE because a version 1 minidump only covers KERNBASE..kernel_vm_end; there every
+  minidump version marks all of its pages and the ELF dump has it as one ``PT_LOAD``.
+  Random pages are never allocated from it, so its contents are the ordinary per-page
+  pseudo-random bytes.
 * In one GiB of KVA below KERNBASE ("kmem"): a page directory (not itself mapped or
   dumped) with a sparse page-table page (random pages, contiguous runs, PTEs into
   physical holes, pages the kernel marked ``PG_NODUMP``), an invalid PDE, a 2 MiB
@@ -75,6 +85,12 @@ DMAP_MAX_ADDRESS = 0xFFFFFC0000000000
 SMALL_KVA_START = KERNBASE - 2 * GIB
 
 DMPML4I = (DMAP_MIN_ADDRESS >> 39) & 511
+
+#: largest bulk range (``bulk_mib``), in MiB
+BULK_MAX_MIB = 256
+#: free physical space left between the last middle range and the bulk range (it keeps
+#: the mid-hole page ``round_up(end, 2 MiB) + 14 MiB`` a hole)
+BULK_GAP = 16 * MIB
 
 _U64 = struct.Struct("<Q")
 
@@ -138,7 +154,8 @@ class Amd64Machine:
     translation of the kernel map), ``pt_pages``, ``extras`` and ``nodump`` (page frame
     numbers), ``memory`` (a :class:`PhysicalMemory`), ``kernel`` (the
     :class:`SynthKernel`), and the scalar facts ``kernphys``, ``kpml4phys``, ``nkpt``,
-    ``kernel_vm_end``, ``vm_min``, ``dmap_limit`` and ``msgbuf``.
+    ``kernel_vm_end``, ``vm_min``, ``dmap_limit`` and ``msgbuf``; the bulk range is
+    ``bulk_va``, ``bulk_pa`` and ``bulk_len`` (all 0 without ``bulk_mib``).
     """
 
     def __init__(
@@ -149,8 +166,13 @@ class Amd64Machine:
         vm_min_kernel_address: int = VM_MIN_KERNEL_ADDRESS,
         physmem_gib: int | None = None,
         extra_symbols: int = 0,
+        bulk_mib: int = 0,
     ) -> None:
-        """Build the machine of ``seed`` (no files are written here)."""
+        """Build the machine of ``seed`` (no files are written here).
+
+        ``bulk_mib`` (even, 0..256) adds the bulk range: one more dump_avail range of that
+        many MiB mapped contiguously by 2 MiB superpages (see the module docstring).
+        """
         if kernphys % NBPDR or kernphys < NBPDR or kernphys >= 64 * GIB:
             raise ValueError("kernphys must be 2 MiB aligned, at least 2 MiB and below 64 GiB")
         vm_min = vm_min_kernel_address
@@ -161,6 +183,8 @@ class Amd64Machine:
             )
         if physmem_gib is not None and not 1 <= physmem_gib <= 256:
             raise ValueError("physmem_gib must be between 1 and 256")
+        if not 0 <= bulk_mib <= BULK_MAX_MIB or bulk_mib % 2:
+            raise ValueError(f"bulk_mib must be an even number of MiB from 0 to {BULK_MAX_MIB}")
         self.seed = seed
         self.kernphys = kernphys
         self.vm_min = vm_min
@@ -181,7 +205,12 @@ class Amd64Machine:
         nkpt += rng.below(2)  # sometimes a spare page-table page with no valid PTE
         self.nkpt = nkpt
         self.boot_tables = nkpt + 1 + self.nkpml4e + 1 + 2
-        self.kernel_vm_end = KERNBASE + (nkpt + 3) * NBPDR
+        # the bulk range's superpages follow the tail page table; kernel_vm_end grows past them
+        self.bulk_len = bulk_mib * MIB
+        self.bulk_va = KERNBASE + (nkpt + 3) * NBPDR if bulk_mib else 0
+        self.kernel_vm_end = KERNBASE + (nkpt + 3) * NBPDR + self.bulk_len
+        if self.kernel_vm_end > KERNBASE + GIB:  # pragma: no cover - needs a huge kernel
+            raise ValueError("the bulk range does not fit in the KERNBASE GiB")
 
         # ---- physical memory
         self.segments = self._make_segments(physmem_gib)
@@ -240,6 +269,16 @@ class Amd64Machine:
         self.g1_phys = ((cursor >> 30) + 1 + rng.below(2)) * GIB
         gstart = self.g1_phys + rng.below(256) * NBPDR + rng.below(4) * PAGE_SIZE
         segs.append((gstart, gstart + rng.between(2, 4) * MIB))
+        # the bulk range: no draws, so the seed's other ranges stay where they were
+        self.bulk_pa = 0
+        if self.bulk_len:
+            self.bulk_pa = _round_up(cursor + BULK_GAP, NBPDR)
+            if self.bulk_pa + self.bulk_len + NBPDR > self.g1_phys:
+                raise ValueError(
+                    "no room for the bulk range below the 1 GiB mapping's physical GiB "
+                    "(kernphys too close to the end of its GiB)"
+                )
+            segs.insert(len(segs) - 1, (self.bulk_pa, self.bulk_pa + self.bulk_len))
         if physmem_gib is not None:
             have = sum(e - s for s, e in segs)
             big = max(physmem_gib * GIB - have, GIB)
@@ -260,9 +299,14 @@ class Amd64Machine:
             return False
         return not any(s <= pa < e for s, e in self._reserved)
 
+    def _mid_segments(self) -> list[tuple[int, int]]:
+        # the ranges of the first GiBs, without the 1 GiB mapping's, the huge and the bulk range
+        bulk = (self.bulk_pa, self.bulk_pa + self.bulk_len) if self.bulk_len else None
+        return [(s, e) for s, e in self.segments if s < self.g1_phys and (s, e) != bulk]
+
     def _pool_segments(self) -> list[tuple[int, int]]:
-        # the 1 GiB mapping's range and the huge range are not used for random pages
-        return [(s, e) for s, e in self.segments if s < self.g1_phys]
+        # random pages come only from the ranges of the first GiBs (not the bulk range)
+        return self._mid_segments()
 
     def alloc(self, count: int = 1) -> int:
         """Allocate ``count`` physically contiguous free pages at a random place."""
@@ -407,6 +451,10 @@ class Amd64Machine:
         self.tail_pt_va = tail_va
         for idx in sorted(rng.sample(range(NPTEPG), rng.between(3, 8))):
             self._map4k(tail_va + idx * PAGE_SIZE, self.alloc(), _leaf_flags(rng))
+        # the bulk range (no draws): 2 MiB superpages right after the tail page table
+        bulk_flags = PG_V | PG_RW | PG_A | PG_M | PG_G | PG_NX
+        for off in range(0, self.bulk_len, NBPDR):
+            self._map2m(self.bulk_va + off, self.bulk_pa + off, bulk_flags)
 
         # Two distinct GiBs below KERNBASE: kmem and the 1 GiB mapping.
         below = (KERNBASE - self.vm_min) // GIB
@@ -514,7 +562,7 @@ class Amd64Machine:
         bait = mid_start - PAGE_SIZE
         self.quirk_alias_pa = self.segments[ki][1] - PAGE_SIZE
         self._used.add(self.quirk_alias_pa >> PAGE_SHIFT)
-        last_mid_end = max(e for s, e in self.segments if s < self.g1_phys)
+        last_mid_end = max(e for s, e in self._mid_segments())
         mid_hole = _round_up(last_mid_end, NBPDR) + 7 * NBPDR
         past = self.segments[-1][1] + 3 * MIB
         out = [bait, mid_hole, past]

@@ -50,6 +50,7 @@ def build_amd64(
     extra_symbols: int = 0,
     vm_min_kernel_address: int | None = None,
     small_kva: bool = False,
+    bulk_mib: int = 0,
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -69,10 +70,15 @@ def build_amd64(
             makes the v2/v3 pmap section ~8 MiB of mostly zeros).
         small_kva: shorthand for ``vm_min_kernel_address = KERNBASE - 2 GiB``
             (0xffffffff00000000): a three-page pmap section for tiny test dumps.
+        bulk_mib: add a contiguous "bulk" range of this many MiB (even, 0..256) for
+            throughput benchmarks: its own dump_avail range, mapped by 2 MiB superpages
+            right after the tail page table in the KERNBASE GiB (``kernel_vm_end`` moves
+            past it), dumped in full by every format; ``truth.bulk`` gives its KVA and
+            length.  0 (the default) leaves the files byte-identical to builds without it.
 
     Raises:
         ValueError: unknown format, bad option values, or an ELF dump of more than
-            1 GiB of RAM.
+            1 GiB of RAM, or no room for the bulk range below the 1 GiB mapping's GiB.
     """
     if fmt not in AMD64_FORMATS:
         raise ValueError(f"unknown amd64 dump format {fmt!r}; expected one of {AMD64_FORMATS}")
@@ -86,6 +92,7 @@ def build_amd64(
         vm_min_kernel_address=vm_min_kernel_address,
         physmem_gib=physmem_gib,
         extra_symbols=extra_symbols,
+        bulk_mib=bulk_mib,
     )
     if fmt == "elf" and machine.physmem > ELF_MAX_PHYSMEM:
         raise ValueError("an ELF full dump contains all RAM; use a minidump for big machines")
@@ -180,6 +187,7 @@ def _make_truth(
         layout=layout,
         leaves=list(machine.leaves),
         hole_kinds=kinds,
+        bulk=(machine.bulk_va, machine.bulk_len) if machine.bulk_len else None,
         _space=space,
         _offsets=offsets,
     )
@@ -354,6 +362,14 @@ def _samples(
         want.append((va, PAGE_SIZE))
     seg_mid = machine.segments[-1]
     want.append((dmap + seg_mid[0] + 5 * PAGE_SIZE, PAGE_SIZE))
+    if machine.bulk_len:
+        bva, blen = machine.bulk_va, machine.bulk_len
+        want += [
+            (bva, 4 * PAGE_SIZE),
+            (bva + NBPDR - 8, 16),
+            (bva + blen - PAGE_SIZE, PAGE_SIZE),
+            (dmap + machine.bulk_pa + PAGE_SIZE, PAGE_SIZE),
+        ]
     regions: list[tuple[int, bytes]] = []
     for va, size in want:
         data = space.read(va, size)

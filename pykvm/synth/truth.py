@@ -210,6 +210,9 @@ class GroundTruth:
     #: ``unmapped-kva-gib``, ``above-kva``, ``user``, ``kernel-half-unmapped``,
     #: ``between-dmap-and-kva``, ``below-kernbase-v1`` (only kinds that fail in this format)
     hole_kinds: list[str] = field(default_factory=list)
+    #: ``(start va, length in bytes)`` of the contiguous bulk range (``bulk_mib``): 2 MiB
+    #: superpages onto one dump_avail range, every page in the dump; None without it
+    bulk: tuple[int, int] | None = None
     _space: AddressSpace | None = field(default=None, repr=False, compare=False)
     _offsets: Callable[[int], int] | None = field(default=None, repr=False, compare=False)
 

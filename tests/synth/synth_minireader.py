@@ -153,16 +153,16 @@ class Minidump:
         return None if page is None else page + off
 
     def read(self, va: int, size: int) -> bytes | None:
-        out = b""
+        out = []
         while size:
             off = self.vatop(va)
             if off is None:
                 return None
             n = min(size, PS - (va & (PS - 1)))
-            out += self.data[off : off + n]
+            out.append(self.data[off : off + n])
             va += n
             size -= n
-        return out
+        return b"".join(out)
 
     def walk(self) -> list[Page]:
         pages: list[Page] = []
@@ -256,7 +256,7 @@ class ElfCore:
         return (pte & PG_FRAME) + (va & 0xFFF)
 
     def read(self, va: int, size: int) -> bytes | None:
-        out = b""
+        out = []
         while size:
             pa = self.vtop(va)
             if pa is None:
@@ -265,7 +265,7 @@ class ElfCore:
             if off is None:
                 return None
             n = min(size, PS - (va & (PS - 1)))
-            out += self.data[off : off + n]
+            out.append(self.data[off : off + n])
             va += n
             size -= n
-        return out
+        return b"".join(out)
