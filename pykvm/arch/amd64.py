@@ -144,26 +144,31 @@ class Amd64Minidump(Backend):
         self.pmap = read_pmap(core, self.pmapsize, pmap_off)
         self.nentries = self.pmapsize // 8
         self._pmap_q = memoryview(self.pmap)[: self.nentries * 8].cast("B")
-        self._ptcache: dict[int, tuple[int, ...] | None] = {}
+        self._ptcache: dict[int, tuple[int, ...]] = {}
 
     def _entry(self, index: int) -> int:
         """Entry ``index`` of the page-table section, little-endian."""
         return int.from_bytes(self._pmap_q[index * 8:index * 8 + 8], "little")
 
-    def _pt_page(self, pa: int) -> tuple[int, ...] | None:
-        """The 512 PTEs of the dumped page-table page at ``pa`` (None if absent/short)."""
-        cache = self._ptcache
-        if pa in cache:
-            return cache[pa]
+    def _pt_page(self, pa: int) -> tuple[int, ...] | int:
+        """The 512 PTEs of the dumped page-table page at ``pa``.
+
+        -1 when the page is not in the dump, -2 when the core ends inside it.
+        Found pages are cached (page-table pages are few and hot).
+        """
+        ptes = self._ptcache.get(pa)
+        if ptes is not None:
+            return ptes
         ofs = self.pages.find(pa)
-        ptes: tuple[int, ...] | None = None
-        if ofs != -1:
-            data = self.kd.core.pread(ofs, PAGE_SIZE)
-            if len(data) == PAGE_SIZE:
-                ptes = _PT.unpack(data)
-        if len(cache) > 4096:
-            cache.clear()
-        cache[pa] = ptes
+        if ofs == -1:
+            return -1
+        data = self.kd.core.pread(ofs, PAGE_SIZE)
+        if len(data) != PAGE_SIZE:
+            return -2
+        ptes = _PT.unpack(data)
+        if len(self._ptcache) > 4096:
+            self._ptcache.clear()
+        self._ptcache[pa] = ptes
         return ptes
 
     def kvatop(self, va: int) -> tuple[int, int]:
@@ -214,10 +219,10 @@ class Amd64Minidump(Backend):
                 return self._fail(va, E.AMD64_MD_PDE_INVALID)
             if not pde & PG_PS:
                 a = pde & PG_FRAME
-                if self.pages.find(a) == -1:
-                    return self._fail(va, E.cformat(E.AMD64_MD_NO_PT, a))
                 ptes = self._pt_page(a)
-                if ptes is None:
+                if ptes == -1:
+                    return self._fail(va, E.cformat(E.AMD64_MD_NO_PT, a))
+                if isinstance(ptes, int):
                     return self._fail(va, E.cformat(E.AMD64_MD_READ_PT, a))
                 pte = ptes[(va >> PAGE_SHIFT) & (NPTEPG - 1)]
                 if not pte & PG_V:
@@ -269,8 +274,8 @@ class Amd64Minidump(Backend):
                 yield page(pa, va, (self.dmapbase + pa) & U64, entry_to_prot(pde), NBPDR)
                 continue
             ptes = self._pt_page(pde & PG_FRAME)
-            if ptes is None:
-                continue
+            if isinstance(ptes, int):
+                continue  # page-table pages that were not dumped are skipped
             for pte in ptes:
                 if pte & PG_V:
                     pa = pte & PG_FRAME

@@ -1,0 +1,728 @@
+"""The ``pykvm`` command: look inside a FreeBSD kernel crash dump from any host.
+
+Subcommands::
+
+    pykvm demo  [--json]
+    pykvm info  KERNEL CORE [--json]
+    pykvm nlist KERNEL CORE NAME... [--json]
+    pykvm read  KERNEL CORE ADDR|SYMBOL[+OFF] LEN [--raw | --json]
+    pykvm pages KERNEL CORE [--limit N] [--json]
+
+The engine returns plain data (``DumpInfo``, ``NlistResult``, ``KvmPage``, bytes);
+this module only turns it into text or JSON.  Every ``collect_*`` function
+gathers data into JSON-ready dictionaries, every ``format_*`` function turns
+such data into lines of text; ``demo`` reuses both.
+
+Errors are printed as ``pykvm: <libkvm's text>`` on stderr with exit status 1;
+usage errors exit with 2, as argparse does.  No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pykvm
+from pykvm.errors import NEEDS_RESOLVER
+
+__all__ = ["main", "build_parser", "hexdump", "parse_target", "Target"]
+
+PROG = "pykvm"
+
+#: JSON-ready document: str keys, values are ints, strings, bools, None, lists, dicts.
+Doc = dict[str, Any]
+
+# The demo dump: a fixed recipe, so that every run shows the same thing.
+DEMO_SEED = 0
+DEMO_FMT = "minidump-v3"
+DEMO_SYMBOLS = ("version", "hz", "kernbase", "KPML4phys")
+DEMO_PAGES = 5
+DEMO_META = "demo.json"
+
+N_UNDF = 0x00
+_U64 = (1 << 64) - 1
+# MACHINE_ARCH names of the 32-bit FreeBSD architectures (addresses shown as 8 hex digits).
+_ARCH32 = frozenset({"i386", "arm", "armv6", "armv7", "mips", "mipsel", "mipshf", "powerpc"})
+
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
+
+
+class CliError(Exception):
+    """A failure the CLI reports itself (its text is printed after ``pykvm: ``)."""
+
+
+class UsageError(Exception):
+    """A usage error found after parsing (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_number(text: str) -> int | None:
+    """``0x``-prefixed hex or plain decimal, or None when ``text`` is neither."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
+
+
+def _uint_arg(text: str) -> int:
+    value = parse_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a number (use 0x hex or decimal): {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """What ``pykvm read`` reads: an address, or a symbol plus an offset."""
+
+    address: int | None = None
+    symbol: str | None = None
+    offset: int = 0
+
+    def __str__(self) -> str:
+        if self.symbol is None:
+            return f"{self.address:#x}"
+        return f"{self.symbol}+{self.offset:#x}" if self.offset else self.symbol
+
+
+def parse_target(text: str) -> Target:
+    """Parse ``ADDR`` (0x hex or decimal) or ``SYMBOL[+OFF]`` (OFF 0x hex or decimal)."""
+    value = parse_number(text)
+    if value is not None:
+        if value > _U64:
+            raise argparse.ArgumentTypeError(f"address does not fit in 64 bits: {text!r}")
+        return Target(address=value)
+    symbol, plus, off_text = text.rpartition("+")
+    if not plus:
+        symbol, off_text = text, ""
+    offset = parse_number(off_text) if plus else 0
+    if not symbol or offset is None or symbol[0].isdigit():
+        raise argparse.ArgumentTypeError(
+            f"not an address or SYMBOL[+OFF] (addresses are 0x hex or decimal): {text!r}"
+        )
+    return Target(symbol=symbol, offset=offset)
+
+
+def _name_arg(text: str) -> str:
+    if not text:
+        # kvm_nlist2 ends its list at the first empty name.
+        raise argparse.ArgumentTypeError("symbol names must not be empty")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``pykvm`` command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Read FreeBSD kernel crash dumps (a pure-Python libkvm).",
+        epilog="Run 'pykvm demo' to see every subcommand on a synthetic dump.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    files = argparse.ArgumentParser(add_help=False)
+    files.add_argument("kernel", metavar="KERNEL", help="the kernel image (ELF)")
+    files.add_argument("core", metavar="CORE", help="the crash dump (minidump or ELF core)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser(
+        "demo",
+        parents=[common],
+        help="build a synthetic dump (cached) and show what pykvm does on it",
+        description="Build a synthetic FreeBSD/amd64 kernel and minidump once into the user's "
+        "cache directory and run the other subcommands on it.",
+    )
+    sub.add_parser(
+        "info",
+        parents=[files, common],
+        help="format, architecture, version, page size and page count of a dump",
+    )
+    p_nlist = sub.add_parser(
+        "nlist",
+        parents=[files, common],
+        help="look symbols up in the kernel (kvm_nlist2); exit 1 if any is missing",
+    )
+    p_nlist.add_argument("names", metavar="NAME", nargs="+", type=_name_arg)
+    p_read = sub.add_parser(
+        "read",
+        parents=[files, common],
+        help="read kernel virtual memory (kvm_read2) and hexdump it",
+        description="Read LEN bytes of kernel virtual memory at ADDR (0x hex or decimal) or "
+        "at SYMBOL[+OFF] and show them like 'hexdump -C', with kernel addresses.",
+    )
+    p_read.add_argument("target", metavar="ADDR|SYMBOL[+OFF]", type=parse_target)
+    p_read.add_argument("length", metavar="LEN", type=_uint_arg, help="bytes (0x hex or decimal)")
+    p_read.add_argument("--raw", action="store_true", help="write the bytes themselves to stdout")
+    p_pages = sub.add_parser(
+        "pages",
+        parents=[files, common],
+        help="list the dump's page mappings (kvm_walk_pages)",
+    )
+    p_pages.add_argument("--limit", metavar="N", type=_uint_arg, help="stop after N records")
+    return parser
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _version() -> str:
+    return pykvm.__version__
+
+
+def open_dump(kernel: str, core: str) -> pykvm.Kvm:
+    """Open a dump read-only, as ``kvm_openfiles(kernel, core, NULL, O_RDONLY)``.
+
+    libkvm opens a dump of another architecture only through ``kvm_open2`` with a
+    symbol resolver; the CLI then uses one built from the kernel's own symbol table,
+    so that any dump opens on any host.
+    """
+    try:
+        return pykvm.openfiles(kernel, core)
+    except pykvm.KvmError as exc:
+        if str(exc) != NEEDS_RESOLVER:
+            raise
+    return pykvm.open2(kernel, core, resolver=pykvm.symtab_resolver(kernel))
+
+
+def addr_digits(arch: str) -> int:
+    """Hex digits of a kernel address on ``arch``: 8 on 32-bit machines, else 16."""
+    return 8 if arch in _ARCH32 else 16
+
+
+def collect_info(kd: pykvm.Kvm) -> Doc:
+    """``kd.info()`` and ``kd.kerndisp()`` as a JSON-ready dictionary."""
+    info = kd.info()
+    return {
+        "kernel": str(info.kernel),
+        "core": str(info.core),
+        "format": info.fmt,
+        "version": info.version,
+        "arch": info.arch,
+        "native": bool(info.native),
+        "page_size": info.page_size,
+        "pages": info.pages,
+        "kerndisp": kd.kerndisp(),
+    }
+
+
+def collect_nlist(kd: pykvm.Kvm, names: Sequence[str]) -> Doc:
+    """``kvm_nlist2`` over ``names``: every entry, whether found, and libkvm's count."""
+    result = kd.nlist2(list(names))
+    symbols: list[Doc] = []
+    for entry in result.entries:
+        symbols.append(
+            {
+                "name": entry.name,
+                "type": entry.type,
+                "value": entry.value,
+                # kvm_nlist(3): an entry that was not found is left N_UNDF (type 0, value 0).
+                "found": result.missing != -1 and entry.type != N_UNDF,
+            }
+        )
+    return {"missing": result.missing, "symbols": symbols}
+
+
+def resolve_target(kd: pykvm.Kvm, target: Target) -> int:
+    """The kernel virtual address of ``target``; a symbol goes through ``kvm_nlist2``."""
+    if target.symbol is None:
+        assert target.address is not None
+        return target.address
+    doc = collect_nlist(kd, [target.symbol])
+    if doc["missing"] == -1:
+        raise CliError("kernel symbol table unreadable")
+    entry = doc["symbols"][0]
+    if not entry["found"]:
+        raise CliError(f"{target.symbol}: symbol not found")
+    # kvm_read2 takes a kvaddr_t: the sum wraps modulo 2**64, as in C.
+    return (int(entry["value"]) + target.offset) & _U64
+
+
+def read_cstring(kd: pykvm.Kvm, address: int, page_size: int, limit: int = 4096) -> bytes:
+    """The bytes of the NUL-terminated string at ``address`` (without the NUL).
+
+    Reads page by page so that a string ending just before a hole still reads.
+    """
+    out = bytearray()
+    page_size = max(page_size, 1)
+    while len(out) < limit:
+        want = min(page_size - address % page_size, limit - len(out))
+        chunk = kd.read(address, want)
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            out += chunk[:nul]
+            break
+        out += chunk
+        if len(chunk) < want:
+            break
+        address = (address + want) & _U64
+    return bytes(out)
+
+
+def page_doc(page: pykvm.KvmPage) -> Doc:
+    """One ``struct kvm_page`` as a dictionary, fields in kvm.h's order."""
+    return {
+        "version": page.version,
+        "paddr": page.paddr,
+        "kmap_vaddr": page.kmap_vaddr,
+        "dmap_vaddr": page.dmap_vaddr,
+        "prot": page.prot,
+        "offset": page.offset,
+        "len": page.len,
+    }
+
+
+def iter_pages(kd: pykvm.Kvm, limit: int | None) -> Iterator[Doc]:
+    """The first ``limit`` records of ``kvm_walk_pages`` (all when ``limit`` is None)."""
+    if limit == 0:
+        return
+    walk = kd.walk_pages()
+    try:
+        for count, page in enumerate(walk, 1):
+            yield page_doc(page)
+            if limit is not None and count >= limit:
+                break
+    finally:
+        close = getattr(walk, "close", None)
+        if callable(close):
+            close()
+
+
+# --------------------------------------------------------------------------- presentation
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def format_info(doc: Doc) -> list[str]:
+    """``pykvm info`` text: one ``field  value`` line each."""
+    version = doc["version"]
+    rows = [
+        ("kernel", doc["kernel"]),
+        ("core", doc["core"]),
+        ("format", doc["format"]),
+        ("version", "-" if version is None else str(version)),
+        ("arch", doc["arch"]),
+        ("native", yes_no(doc["native"])),
+        ("page size", str(doc["page_size"])),
+        ("pages", str(doc["pages"])),
+        ("kerndisp", f"{doc['kerndisp']:#x}" if doc["kerndisp"] else "0"),
+    ]
+    return [f"{name:<10} {value}" for name, value in rows]
+
+
+def format_nlist(doc: Doc, digits: int = 16) -> list[str]:
+    """``pykvm nlist`` text: NAME, TYPE (hex), VALUE (hex); missing names marked."""
+    symbols: list[Doc] = doc["symbols"]
+    width = max([4, *(len(s["name"]) for s in symbols)])
+    lines = [f"{'NAME':<{width}}  TYPE  VALUE"]
+    for sym in symbols:
+        if sym["found"]:
+            lines.append(
+                f"{sym['name']:<{width}}  {sym['type']:#04x}  {sym['value']:#0{digits + 2}x}"
+            )
+        else:
+            lines.append(f"{sym['name']:<{width}}  -     (not found)")
+    return lines
+
+
+def _printable(byte: int) -> str:
+    return chr(byte) if 0x20 <= byte < 0x7F else "."
+
+
+def hexdump(data: bytes, address: int = 0, digits: int = 8) -> Iterator[str]:
+    """Lines as ``hexdump -C`` prints them, the first column being ``address + offset``.
+
+    Like ``hexdump -C``, a run of lines equal to the one before is shown as one
+    ``*``, and the last line is the address just past the data.
+    """
+    if not data:
+        return
+    previous: bytes | None = None
+    starred = False
+    for start in range(0, len(data), 16):
+        row = data[start : start + 16]
+        if row == previous and len(row) == 16:
+            if not starred:
+                yield "*"
+                starred = True
+            continue
+        previous, starred = row, False
+        cells = [f"{b:02x}" for b in row] + ["  "] * (16 - len(row))
+        hexpart = " ".join(cells[:8]) + "  " + " ".join(cells[8:])
+        text = "".join(_printable(b) for b in row)
+        yield f"{(address + start) & _U64:0{digits}x}  {hexpart}  |{text}|"
+    yield f"{(address + len(data)) & _U64:0{digits}x}"
+
+
+def _prot(prot: int) -> str:
+    return ("r" if prot & 1 else "-") + ("w" if prot & 2 else "-") + ("x" if prot & 4 else "-")
+
+
+PAGES_HEADER = f"{'PADDR':<18} {'KMAP_VADDR':<18} {'DMAP_VADDR':<18} PROT {'OFFSET':>12} LEN"
+
+
+def format_page(doc: Doc) -> str:
+    """One ``kvm_walk_pages`` record: addresses in hex, prot as rwx, offset ``-`` if absent."""
+    offset = "-" if doc["offset"] < 0 else f"{doc['offset']:#x}"
+    return (
+        f"{doc['paddr']:#018x} {doc['kmap_vaddr']:#018x} {doc['dmap_vaddr']:#018x} "
+        f"{_prot(doc['prot']):<4} {offset:>12} {doc['len']:#x}"
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+class Output:
+    """Where a command writes: text lines, one JSON document, or raw bytes."""
+
+    def __init__(self) -> None:
+        self.stream = sys.stdout
+
+    def lines(self, lines: Iterable[str]) -> None:
+        write = self.stream.write
+        for line in lines:
+            write(line)
+            write("\n")
+
+    def line(self, text: str = "") -> None:
+        self.stream.write(text + "\n")
+
+    def json(self, doc: Doc) -> None:
+        self.stream.write(json.dumps(doc, indent=2) + "\n")
+
+    def raw(self, data: bytes) -> None:
+        self.stream.flush()
+        buffer = getattr(self.stream, "buffer", None)
+        if buffer is None:
+            raise CliError("--raw needs a binary standard output")
+        buffer.write(data)
+        buffer.flush()
+
+
+def error(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_info(args: argparse.Namespace, out: Output) -> int:
+    with open_dump(args.kernel, args.core) as kd:
+        doc = collect_info(kd)
+    if args.json:
+        out.json(doc)
+    else:
+        out.lines(format_info(doc))
+    return 0
+
+
+def cmd_nlist(args: argparse.Namespace, out: Output) -> int:
+    with open_dump(args.kernel, args.core) as kd:
+        digits = addr_digits(kd.info().arch)
+        doc = collect_nlist(kd, args.names)
+    unreadable = doc["missing"] == -1
+    any_missing = doc["missing"] != 0 or not all(s["found"] for s in doc["symbols"])
+    if args.json:
+        out.json(doc)
+    elif not unreadable:
+        out.lines(format_nlist(doc, digits))
+    if unreadable:
+        error("kernel symbol table unreadable")
+    return 1 if any_missing else 0
+
+
+def cmd_read(args: argparse.Namespace, out: Output) -> int:
+    if args.raw and args.json:
+        raise UsageError("read: --raw and --json exclude each other")
+    target: Target = args.target
+    length: int = args.length
+    with open_dump(args.kernel, args.core) as kd:
+        digits = addr_digits(kd.info().arch)
+        address = resolve_target(kd, target)
+        data = kd.read(address, length)
+    if args.raw:
+        out.raw(data)
+    elif args.json:
+        out.json(
+            {
+                "address": address,
+                "symbol": target.symbol,
+                "offset": target.offset,
+                "length": length,
+                "data": data.hex(),
+            }
+        )
+    else:
+        out.lines(hexdump(data, address, digits))
+    if len(data) < length:
+        out.stream.flush()
+        error(f"short read ({len(data)} of {length} bytes)")
+        return 1
+    return 0
+
+
+def cmd_pages(args: argparse.Namespace, out: Output) -> int:
+    with open_dump(args.kernel, args.core) as kd:
+        if args.json:
+            out.json({"pages": list(iter_pages(kd, args.limit))})
+        else:
+            out.line(PAGES_HEADER)
+            out.lines(format_page(doc) for doc in iter_pages(kd, args.limit))
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME`` when set to an absolute path, else ``~/.cache``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg)
+    return Path.home() / ".cache"
+
+
+def demo_dir() -> Path:
+    return cache_home() / "pykvm" / f"demo-{_version()}"
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """A complete demo build in the cache."""
+
+    directory: Path
+    kernel: Path
+    core: Path
+    hole: int
+
+
+def _load_demo(directory: Path) -> DemoFiles | None:
+    """The demo in ``directory`` if it is complete (metadata written last), else None."""
+    try:
+        meta = json.loads((directory / DEMO_META).read_text(encoding="utf-8"))
+        if meta.get("seed") != DEMO_SEED or meta.get("fmt") != DEMO_FMT:
+            return None
+        files = DemoFiles(
+            directory=directory,
+            kernel=directory / str(meta["kernel"]),
+            core=directory / str(meta["core"]),
+            hole=int(meta["hole"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    for path in (files.kernel, files.core):
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+    return files
+
+
+def ensure_demo(directory: Path) -> tuple[DemoFiles, bool]:
+    """The cached demo dump, built first when missing or incomplete.
+
+    The build happens in a temporary directory beside ``directory`` that is renamed
+    into place only when complete, so an interrupted build never looks complete.
+    Returns the files and whether they were built now.
+    """
+    found = _load_demo(directory)
+    if found is not None:
+        return found, False
+    from pykvm.synth import build_amd64
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        dump = build_amd64(tmp, seed=DEMO_SEED, fmt=DEMO_FMT)
+        holes = list(dump.truth.holes)
+        meta = {
+            "pykvm": _version(),
+            "seed": DEMO_SEED,
+            "fmt": DEMO_FMT,
+            "kernel": Path(dump.kernel).name,
+            "core": Path(dump.core).name,
+            # An address the dump cannot serve, for the failing read.
+            "hole": int(holes[0]) if holes else 0,
+        }
+        (tmp / DEMO_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if directory.exists():
+            # Incomplete leftovers (an interrupted build of another kind, or a
+            # different recipe); a concurrent run may have just finished, though.
+            if _load_demo(directory) is not None:
+                return _load_demo_or_fail(directory), False
+            shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.rename(tmp, directory)
+        except OSError:
+            # Another run won the race; use its build.
+            return _load_demo_or_fail(directory), False
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _load_demo_or_fail(directory), True
+
+
+def _load_demo_or_fail(directory: Path) -> DemoFiles:
+    found = _load_demo(directory)
+    if found is None:
+        raise CliError(f"{directory}: could not build the demo dump")
+    return found
+
+
+def _command(*words: object) -> str:
+    return "$ " + " ".join(shlex.quote(str(w)) for w in (PROG, *words))
+
+
+def cmd_demo(args: argparse.Namespace, out: Output) -> int:
+    files, built = ensure_demo(demo_dir())
+    kernel, core = str(files.kernel), str(files.core)
+    with open_dump(kernel, core) as kd:
+        info = collect_info(kd)
+        digits = addr_digits(info["arch"])
+        nlist = collect_nlist(kd, DEMO_SYMBOLS)
+        version_entry = nlist["symbols"][0]
+        if not version_entry["found"]:
+            raise CliError("version: symbol not found in the demo kernel")
+        vaddr = int(version_entry["value"])
+        text = read_cstring(kd, vaddr, int(info["page_size"]))
+        vlen = len(text) + 1
+        vdata = kd.read(vaddr, vlen)
+        pages = list(iter_pages(kd, DEMO_PAGES))
+        try:
+            kd.read(files.hole, 16)
+            fault = ""
+        except pykvm.FaultError as exc:
+            fault = str(exc)
+
+    if args.json:
+        out.json(
+            {
+                "kernel": kernel,
+                "core": core,
+                "cache": str(files.directory),
+                "built": built,
+                "info": info,
+                "nlist": nlist,
+                "version": {
+                    "address": vaddr,
+                    "text": text.decode("utf-8", "replace"),
+                    "data": vdata.hex(),
+                },
+                "pages": pages,
+                "fault": {"address": files.hole, "length": 16, "error": fault},
+            }
+        )
+        return 0
+
+    state = "built just now" if built else "cached"
+    out.lines(
+        [
+            f"pykvm {_version()} demo: a synthetic FreeBSD/amd64 kernel and {DEMO_FMT} "
+            f"(seed {DEMO_SEED}), {state}",
+            f"  kernel: {kernel}",
+            f"  core:   {core}",
+            "Every command below can be run by hand on these two files.",
+            "",
+            _command("info", kernel, core),
+        ]
+    )
+    out.lines(format_info(info))
+    out.line()
+    out.line(_command("nlist", kernel, core, *DEMO_SYMBOLS))
+    out.lines(format_nlist(nlist, digits))
+    out.line()
+    out.line("The kernel's version string (the symbol 'version', read up to its NUL):")
+    out.lines("  " + line for line in text.decode("utf-8", "replace").splitlines())
+    out.line()
+    out.line(_command("read", kernel, core, "version", vlen))
+    out.lines(hexdump(vdata, vaddr, digits))
+    out.line()
+    out.line(_command("pages", kernel, core, "--limit", DEMO_PAGES))
+    out.line(PAGES_HEADER)
+    out.lines(format_page(doc) for doc in pages)
+    out.line()
+    out.line("A read of an address the dump does not hold fails with libkvm's error text:")
+    out.line(_command("read", kernel, core, f"{files.hole:#x}", 16))
+    out.line(f"{PROG}: {fault}" if fault else "(the read unexpectedly succeeded)")
+    out.line("(exit status 1)" if fault else "")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "info": cmd_info,
+    "nlist": cmd_nlist,
+    "read": cmd_read,
+    "pages": cmd_pages,
+}
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so that the final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``pykvm`` command with ``argv`` (default ``sys.argv[1:]``); return its status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return _exit_status(exc.code)
+    out = Output()
+    try:
+        status = COMMANDS[args.command](args, out)
+        out.stream.flush()
+        return status
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        error(str(exc))
+        return 2
+    except (pykvm.KvmError, CliError) as exc:
+        with contextlib.suppress(OSError, ValueError):
+            out.stream.flush()
+        error(str(exc))
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``pykvm pages ... | head``): nothing left to say.
+        _silence_stdout()
+        return 1
+    except OSError as exc:
+        text = exc.strerror or str(exc)
+        error(text if exc.filename is None else f"{exc.filename}: {text}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an engine bug: report it in one line, not as a traceback
+        if os.environ.get("PYKVM_TRACEBACK"):
+            raise
+        error(f"internal error: {type(exc).__name__}: {exc} (set PYKVM_TRACEBACK=1 for details)")
+        return 1
