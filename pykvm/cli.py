@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import pykvm
-from pykvm.errors import NEEDS_RESOLVER
 
 __all__ = ["main", "build_parser", "hexdump", "parse_target", "Target"]
 
@@ -190,9 +189,8 @@ def open_dump(kernel: str, core: str) -> pykvm.Kvm:
     """
     try:
         return pykvm.openfiles(kernel, core)
-    except pykvm.KvmError as exc:
-        if str(exc) != NEEDS_RESOLVER:
-            raise
+    except pykvm.NotNativeError:
+        pass
     return pykvm.open2(kernel, core, resolver=pykvm.symtab_resolver(kernel))
 
 

@@ -737,9 +737,17 @@ def symtab_resolver(execfile: PathArg) -> Resolver:
         fd = _open_fd(path, os.O_RDONLY)
     except OSError as exc:
         raise KvmError(f"{path}: {E.strerror(exc.errno or 0)}") from None
-    image = KernelImage(path, fd)
+    try:
+        image = KernelImage(path, fd)
+        table = image.symtab()
+        image.close()
+    finally:
+        os.close(fd)
 
     def resolve(name: str) -> int | None:
-        return image.lookup(name)
+        if table is None:
+            return None
+        idxs = table.indices(name.encode(errors="surrogateescape"))
+        return table.value[idxs[0]] if idxs else None
 
     return resolve
