@@ -173,6 +173,7 @@ class Kvm:
         self.execpath = ""
         self._tc: dict[int, int] = {}
         self._caching = False
+        self._fault_va = 0
         self._pshift = 12
         self._psize = 4096
         self._pmask = 4095
@@ -295,6 +296,7 @@ class Kvm:
         while got < size:
             off, n = self._translate(va)
             if n <= 0:
+                self._fault_va = va
                 return None
             n = min(n, size - got)
             if off < 0 or off >= 1 << 63:
@@ -348,20 +350,8 @@ class Kvm:
             return b""
         data_or_none = self._read(addr, size)
         if data_or_none is None:
-            fail = self._fault_address(addr)
-            raise FaultError(self.geterr(), fail, tuple(self._chain))
+            raise FaultError(self.geterr(), self._fault_va, tuple(self._chain))
         return data_or_none
-
-    def _fault_address(self, addr: int) -> int:
-        """The chunk address named by the last ``invalid address`` text, else ``addr``."""
-        text = self.geterr()
-        for prefix in ("invalid address (0x", "Invalid address ("):
-            if text.startswith(prefix) and text.endswith(")"):
-                try:
-                    return int(text[len(prefix):-1], 16)
-                except ValueError:
-                    break
-        return addr
 
     def read(self, addr: int, size: int) -> bytes:
         """``kvm_read``: :meth:`read2` with the address narrowed to ``unsigned long``."""
@@ -385,7 +375,7 @@ class Kvm:
         while done < len(data):
             off, n = self._translate(va)
             if n <= 0:
-                raise FaultError(self.geterr(), self._fault_address(va), tuple(self._chain))
+                raise FaultError(self.geterr(), va, tuple(self._chain))
             n = min(n, len(data) - done)
             try:
                 w = os.pwrite(self._corefd, data[done:done + n], off)
