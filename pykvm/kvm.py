@@ -660,13 +660,14 @@ def _kvm_open(kd: Kvm, execfile: str | None, corefile: str | None, flags: int,
     kd.backend = backend
     if not backend.native() and resolver is None:
         raise _fail(kd, E.NEEDS_RESOLVER, NotNativeError)
-    kd._psize = backend.page_size
-    kd._pshift = backend.page_size.bit_length() - 1
-    kd._pmask = backend.page_size - 1
     try:
         backend.initvtop()
     except KvmError as exc:
         raise _fail(kd, exc.message, type(exc)) from None
+    # the page size may come from the dump's header (aarch64 16 KiB kernels)
+    kd._psize = backend.page_size
+    kd._pshift = backend.page_size.bit_length() - 1
+    kd._pmask = backend.page_size - 1
     kd._caching = True
     kd._tc.clear()
     kd._mm = kd.core.map
