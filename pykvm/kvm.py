@@ -583,10 +583,14 @@ class Kvm:
         it = self._backend().walk_pages()
         if it is None:
             return 0
-        for page in it:
+        while True:
+            try:
+                page = next(it)
+            except StopIteration as stop:
+                # a walker that ends early (powerpc64) returns False, as libkvm returns 0
+                return 0 if stop.value is False else 1
             if not cb(page):
                 return 0
-        return 1
 
 
 def _kvm_err(kd: Kvm, program: str | None, text: str) -> None:
@@ -668,7 +672,8 @@ def _kvm_open(kd: Kvm, execfile: str | None, corefile: str | None, flags: int,
     kd._psize = backend.page_size
     kd._pshift = backend.page_size.bit_length() - 1
     kd._pmask = backend.page_size - 1
-    kd._caching = True
+    # a backend refuses the page cache when one page could translate two ways
+    kd._caching = backend.cacheable()
     kd._tc.clear()
     kd._mm = kd.core.map
     return kd

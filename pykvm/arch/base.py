@@ -114,7 +114,11 @@ class Backend:
         return 0, 0
 
     def walk_pages(self) -> Iterator[KvmPage] | None:
-        """``ka_walk_pages``: the records, or None when the backend has no walker."""
+        """``ka_walk_pages``: the records, or None when the backend has no walker.
+
+        A generator that stops early as libkvm's walker does (returning 0) ends
+        with ``return False``.
+        """
         return None
 
     def kerndisp(self) -> int:
@@ -134,5 +138,9 @@ class Backend:
         return b""
 
     def cacheable(self) -> bool:
-        """Whether successful translations may be cached (false while bootstrapping)."""
+        """Whether successful translations may be cached per page after initialisation.
+
+        False when one page could translate two ways (segments meeting inside a
+        page, unaligned relocations).
+        """
         return True
