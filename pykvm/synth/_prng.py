@@ -77,12 +77,20 @@ class Rng:
         return hashlib.shake_128(self._key + self._counter.to_bytes(8, "little")).digest(n)
 
 
-def page_bytes(seed: int, pa: int) -> bytes:
-    """Return the 4096 pseudo-random bytes of the ordinary RAM page at physical ``pa``.
+def page_bytes(seed: int, pa: int, page_size: int = PAGE_SIZE) -> bytes:
+    """Return the pseudo-random bytes of the ordinary RAM page at physical ``pa``.
 
     The content depends only on ``(seed, trunc_page(pa))`` so pages can be produced lazily
     and in any order, which is what lets a 64 GiB machine exist without materialising it.
+    A page larger than 4 KiB (``page_size`` 16384 on some aarch64 kernels) is the
+    concatenation of the 4 KiB pages it covers, so the bytes at a physical address never
+    depend on the page size of the machine that holds them.
     """
+    if page_size != PAGE_SIZE:
+        if page_size % PAGE_SIZE or page_size & (page_size - 1):
+            raise ValueError("page_size must be a power-of-two multiple of 4096")
+        base = pa & ~(page_size - 1)
+        return b"".join(page_bytes(seed, base + i) for i in range(0, page_size, PAGE_SIZE))
     frame = pa & ~(PAGE_SIZE - 1)
     tag = _PAGE_TAG + str(seed).encode() + b"\0" + frame.to_bytes(8, "little")
     return hashlib.shake_128(tag).digest(PAGE_SIZE)

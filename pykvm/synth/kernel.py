@@ -1,13 +1,15 @@
-"""A synthetic FreeBSD/amd64 kernel ELF image, written the way the linker and loader lay it out.
+"""A synthetic FreeBSD kernel ELF image, written the way the linker and loader lay it out.
 
-The kernel is an ``ET_EXEC`` ELF64 little-endian x86-64 file with ``EI_OSABI`` FreeBSD (9),
-linked at ``KERNBASE + KERNLOAD`` (0xffffffff80200000) like a real amd64 kernel
-(sys/conf/ldscript.amd64).  Its first ``PT_LOAD`` starts at file offset 0, so the ELF
-header itself is mapped at the image's first virtual page, exactly as with a real kernel;
-the file offset of every loadable byte equals its distance from the image start, which is
-what the loader copies to physical memory (so file bytes == memory bytes for .text,
-.rodata and .data).  ``.bss`` occupies no file space; in memory it is zero except for the
-variables the synthetic machine sets (``KPML4phys``, ``kernphys``, ``dumptid``).
+The kernel is described by a :class:`~pykvm.synth.spec.KernelSpec`: an ELF file of the
+spec's class, byte order, ``e_machine``, ``e_type`` (``ET_EXEC``, or ``ET_DYN`` for
+powerpc), ``EI_OSABI`` and ``e_flags``, linked at ``kernbase + load_offset`` (amd64:
+``KERNBASE + KERNLOAD`` = 0xffffffff80200000, like sys/conf/ldscript.amd64).  Its first
+``PT_LOAD`` starts at file offset 0, so the ELF header itself is mapped at the image's
+first virtual page, exactly as with a real kernel; the file offset of every loadable byte
+equals its distance from the image start, which is what the loader copies to physical
+memory (so file bytes == memory bytes for .text, .rodata and .data).  ``.bss`` occupies no
+file space; in memory it is zero except for the variables the synthetic machine sets
+(amd64: ``KPML4phys``, ``kernphys``, ``dumptid``).
 
 Sections: ``.text`` (AX), ``.rodata`` (A), ``.data`` (WA), ``.bss`` (NOBITS, WA),
 ``.symtab`` (``sh_link`` = ``.strtab``, ``sh_info`` = index of the first non-local
@@ -16,22 +18,23 @@ libc's ``__fdnlist`` distinguishes: section symbols (empty names, skipped by nli
 ``STT_FILE`` symbols (``SHN_ABS``), locals, a duplicated local name, an absolute
 ``kernbase``, functions, read-only data, data, bss, a weak symbol, an undefined
 (``SHN_UNDEF``) symbol, a common (``SHN_COMMON``) symbol, and names with and without a
-leading underscore.
+leading underscore (``synth_pair`` / ``_synth_pair``, in a seed-chosen order).
+
+Variables, in ``.data``: ``version``, ``ostype``, ``osrelease``, ``hz`` (int),
+``mp_maxcpus`` (int), the spec's ``data_vars``, ``kernel_vm_end`` (pointer), ``physmem``
+(long), ``dump_avail`` (32 ``vm_paddr_t``), ``synth_pair``, ``_synth_pair`` (u64); in
+``.bss``: the spec's ``bss_vars``, ``dumptid`` (int), ``bootverbose`` (int).  Every value
+is stored in the kernel's byte order and word size (:meth:`SynthKernel.set_int`).
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from . import elfwriter as ew
 from ._prng import Rng
-
-KERNBASE = 0xFFFFFFFF80000000
-KERNLOAD = 0x200000
-IMAGE_VA = KERNBASE + KERNLOAD
-PAGE_SIZE = 4096
+from .spec import KernelSpec
 
 # a.out n_type values (sys/sys/nlist_aout.h) produced by libc's elf_sym_to_nlist
 N_UNDF = 0x00
@@ -59,12 +62,12 @@ _SECTION_KIND = {
     SEC_BSS: (ew.SHT_NOBITS, ew.SHF_ALLOC | ew.SHF_WRITE),
 }
 
-DUMP_AVAIL_SLOTS = 32  # u64 words reserved for the dump_avail array variable
+DUMP_AVAIL_SLOTS = 32  # vm_paddr_t words reserved for the dump_avail array variable
 
 
 @dataclass(frozen=True)
 class SymbolEntry:
-    """One ``Elf64_Sym`` of the synthetic kernel, as written (table order is meaningful)."""
+    """One ``ElfN_Sym`` of the synthetic kernel, as written (table order is meaningful)."""
 
     name: str
     value: int
@@ -126,29 +129,39 @@ class _Var:
 class SynthKernel:
     """The synthetic kernel: section layout, symbols, variable values, file and memory image.
 
-    Construction decides everything that depends only on the seed (section sizes, the
-    symbol table, text and read-only contents).  The machine model then fills in the
-    variables whose values depend on the machine (``nkpt``, ``dump_avail``, ...) with
-    :meth:`set_var` before the file is written with :meth:`file_bytes`.
+    Construction decides everything that depends only on the spec and the seed (section
+    sizes, the symbol table, text and read-only contents).  The machine model then fills
+    in the variables whose values depend on the machine (amd64's ``nkpt``,
+    ``dump_avail``, ...) with :meth:`set_int`, :meth:`set_array`,
+    :meth:`set_dump_avail` or :meth:`set_var`, may add absolute symbols with
+    :meth:`add_symbol`, and calls :meth:`finalize`; then :meth:`file_bytes` is the
+    kernel file and :meth:`memory_image` what the loader leaves in RAM.
     """
 
-    def __init__(self, seed: int, extra_symbols: int = 0) -> None:
-        """Plan the kernel of machine ``seed`` with ``extra_symbols`` filler symbols."""
+    def __init__(self, spec: KernelSpec, seed: int, extra_symbols: int = 0) -> None:
+        """Plan the kernel for target ``spec`` of machine ``seed``.
+
+        ``extra_symbols`` adds that many filler symbols (alternately functions and data).
+        """
         if extra_symbols < 0:
             raise ValueError("extra_symbols must be >= 0")
         rng = Rng(seed, "kernel")
+        self.spec = spec
         self.seed = seed
-        self.text_off = PAGE_SIZE
+        ps = spec.page_size
+        self.page_size = ps
+        self.image_va = spec.image_va
+        self.text_off = spec.text_off
         self.text_size = rng.between(0x5000, 0xB000) + 16 * rng.below(0x100)
-        self.rodata_off = ew.align(self.text_off + self.text_size, PAGE_SIZE)
+        self.rodata_off = ew.align(self.text_off + self.text_size, ps)
         self.rodata_size = rng.between(0x1800, 0x3800)
-        self.data_off = ew.align(self.rodata_off + self.rodata_size, PAGE_SIZE)
+        self.data_off = ew.align(self.rodata_off + self.rodata_size, ps)
 
         release = rng.choice(("13.3-RELEASE", "14.1-STABLE", "15.0-CURRENT"))
         day = rng.between(1, 28)
         self.version_string = (
             f"FreeBSD {release} #0 synth-{seed}: Mon Mar {day:2d} 12:34:56 UTC 2025\n"
-            f"    root@synth.example.org:/usr/obj/usr/src/amd64.amd64/sys/SYNTH\n"
+            f"    root@synth.example.org:/usr/obj/usr/src/{spec.objdir}/sys/SYNTH\n"
         )
         self.osrelease = release
         self.hz = rng.choice((100, 1000, 1000))
@@ -163,22 +176,27 @@ class SynthKernel:
         self._globals: list[SymbolEntry] = []
 
         # ---- .data variables, placed in order with random gaps of filler bytes
-        data_vars: list[tuple[str, int, int]] = [
-            ("version", len(self.version_string) + 1, ew.STT_OBJECT),
-            ("ostype", 8, ew.STT_OBJECT),
-            ("osrelease", 32, ew.STT_OBJECT),
-            ("hz", 4, ew.STT_OBJECT),
-            ("mp_maxcpus", 4, ew.STT_OBJECT),
-            ("nkpt", 4, ew.STT_OBJECT),
-            ("kernel_vm_end", 8, ew.STT_OBJECT),
-            ("physmem", 8, ew.STT_OBJECT),
-            ("dump_avail", 8 * DUMP_AVAIL_SLOTS, ew.STT_OBJECT),
-            ("synth_pair", 8, ew.STT_OBJECT),
-            ("_synth_pair", 8, ew.STT_OBJECT),
+        ptr = spec.ptr_size
+        data_vars: list[tuple[str, int]] = [
+            ("version", len(self.version_string) + 1),
+            ("ostype", 8),
+            ("osrelease", 32),
+            ("hz", 4),
+            ("mp_maxcpus", 4),
+            *spec.data_vars,
+            ("kernel_vm_end", ptr),
+            ("physmem", ptr),
+            ("dump_avail", spec.paddr_bytes * DUMP_AVAIL_SLOTS),
+            ("synth_pair", 8),
+            ("_synth_pair", 8),
         ]
+        bss_vars = [*spec.bss_vars, ("dumptid", 4), ("bootverbose", 4)]
+        names = [name for name, _ in data_vars + bss_vars]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate kernel variable names in the spec")
         cursor = 0x40 + 8 * rng.below(16)
-        for name, size, typ in data_vars:
-            self._vars[name] = _Var(name, SEC_DATA, cursor, size, ew.STB_GLOBAL, typ)
+        for name, size in data_vars:
+            self._vars[name] = _Var(name, SEC_DATA, cursor, size, ew.STB_GLOBAL, ew.STT_OBJECT)
             cursor = ew.align(cursor + size, 8) + 8 * rng.below(12)
         self._local_data_counter = cursor
         cursor += 8 + 8 * rng.below(8)
@@ -186,7 +204,6 @@ class SynthKernel:
         self.bss_off = ew.align(self.data_off + self.data_size, 64)
 
         # ---- .bss variables
-        bss_vars = [("KPML4phys", 8), ("kernphys", 8), ("dumptid", 4), ("bootverbose", 4)]
         cursor = 8 * rng.below(8)
         for name, size in bss_vars:
             self._vars[name] = _Var(name, SEC_BSS, cursor, size, ew.STB_GLOBAL, ew.STT_OBJECT)
@@ -196,7 +213,7 @@ class SynthKernel:
         self._local_static_buf = cursor
         cursor += 256
         self.bss_size = ew.align(cursor + rng.between(0x2000, 0x6000), 8)
-        self.image_len = ew.align(self.bss_off + self.bss_size, PAGE_SIZE)
+        self.image_len = ew.align(self.bss_off + self.bss_size, ps)
 
         # ---- contents of the loadable sections
         self._text = bytearray(rng.randbytes(self.text_size))
@@ -222,8 +239,9 @@ class SynthKernel:
             16 * x for x in rng.sample(range(4, self.text_size // 16 - 64), len(functions))
         )
         func_at = dict(zip(functions, func_offsets, strict=True))
-        for off in func_offsets:  # push %rbp; mov %rsp,%rbp
-            self._text[off : off + 4] = b"\x55\x48\x89\xe5"
+        prologue = spec.func_prologue  # amd64: push %rbp; mov %rsp,%rbp
+        for off in func_offsets:
+            self._text[off : off + len(prologue)] = prologue
 
         self._set_initial_values()
 
@@ -235,7 +253,7 @@ class SynthKernel:
                 SEC_DATA: self.data_off,
                 SEC_BSS: self.bss_off,
             }[section]
-            return IMAGE_VA + base + off
+            return self.image_va + base + off
 
         loc = self._locals
         for sec in (SEC_TEXT, SEC_RODATA, SEC_DATA, SEC_BSS):
@@ -287,7 +305,9 @@ class SynthKernel:
         text_end = addr(SEC_TEXT, self.text_size)
         data_end = addr(SEC_DATA, self.data_size)
         bss_end = addr(SEC_BSS, self.bss_size)
-        glob.append(SymbolEntry("kernbase", KERNBASE, 0, ew.STB_GLOBAL, ew.STT_NOTYPE, ew.SHN_ABS))
+        glob.append(
+            SymbolEntry("kernbase", spec.kernbase, 0, ew.STB_GLOBAL, ew.STT_NOTYPE, ew.SHN_ABS)
+        )
         glob.append(
             SymbolEntry("btext", addr(SEC_TEXT, 0), 0, ew.STB_GLOBAL, ew.STT_NOTYPE, SEC_TEXT)
         )
@@ -356,6 +376,7 @@ class SynthKernel:
         glob.append(SymbolEntry("_end", bss_end, 0, ew.STB_GLOBAL, ew.STT_NOTYPE, SEC_BSS))
         glob.append(SymbolEntry("undefined_hook", 0, 0, ew.STB_GLOBAL, ew.STT_NOTYPE, ew.SHN_UNDEF))
         glob.append(SymbolEntry("common_area", 16, 64, ew.STB_GLOBAL, ew.STT_OBJECT, ew.SHN_COMMON))
+        self._added: list[SymbolEntry] = []
         self._extra = extra_symbols
         self.sections = (
             SectionInfo(".text", SEC_TEXT, addr(SEC_TEXT, 0), self.text_off, self.text_size),
@@ -371,21 +392,39 @@ class SynthKernel:
         self.set_var("version", self.version_string.encode() + b"\0")
         self.set_var("ostype", b"FreeBSD\0")
         self.set_var("osrelease", self.osrelease.encode().ljust(32, b"\0"))
-        self.set_var("hz", struct.pack("<i", self.hz))
-        self.set_var("mp_maxcpus", struct.pack("<I", self.mp_maxcpus))
-        self.set_var("synth_pair", struct.pack("<Q", 0x5EED0000_00000001))
-        self.set_var("_synth_pair", struct.pack("<Q", 0x5EED0000_00000002))
-        self.set_var("dumptid", struct.pack("<i", self.dumptid))
-        for name in (
-            "nkpt",
-            "kernel_vm_end",
-            "physmem",
-            "dump_avail",
-            "KPML4phys",
-            "kernphys",
-            "bootverbose",
-        ):
-            self.set_var(name, bytes(self._vars[name].size))
+        self.set_int("hz", self.hz, signed=True)
+        self.set_int("mp_maxcpus", self.mp_maxcpus)
+        self.set_int("synth_pair", 0x5EED0000_00000001)
+        self.set_int("_synth_pair", 0x5EED0000_00000002)
+        self.set_int("dumptid", self.dumptid, signed=True)
+        for name, var in self._vars.items():  # the machine fills these in later
+            if name not in self._values:
+                self.set_var(name, bytes(var.size))
+
+    def variable_names(self) -> list[str]:
+        """Names of every variable, ``.data`` ones first, in address order."""
+        return list(self._vars)
+
+    def var_size(self, name: str) -> int:
+        """Size in bytes of variable ``name``."""
+        return self._vars[name].size
+
+    def set_int(self, name: str, value: int, *, signed: bool = False) -> None:
+        """Store ``value`` in variable ``name`` (its whole size, kernel byte order)."""
+        self.set_var(name, self.spec.int_bytes(value, self._vars[name].size, signed=signed))
+
+    def set_array(self, name: str, values: Sequence[int], size: int) -> None:
+        """Store consecutive ``size``-byte values (kernel byte order) at the start of ``name``."""
+        self.set_var(name, self.spec.array(values, size))
+
+    def set_dump_avail(self, ranges: Sequence[tuple[int, int]]) -> None:
+        """Store the ``dump_avail`` pairs as ``vm_paddr_t`` values (zero terminated)."""
+        words: list[int] = []
+        for start, end in ranges:
+            words += [start, end]
+        if len(words) + 2 > DUMP_AVAIL_SLOTS:
+            raise ValueError("too many dump_avail ranges for the variable")
+        self.set_array("dump_avail", words, self.spec.paddr_bytes)
 
     def set_var(self, name: str, value: bytes) -> None:
         """Give variable ``name`` its in-memory value (padded with zeros to its size)."""
@@ -403,22 +442,41 @@ class SynthKernel:
         """Return the link-time virtual address of variable ``name``."""
         var = self._vars[name]
         base = self.data_off if var.section == SEC_DATA else self.bss_off
-        return IMAGE_VA + base + var.offset
+        return self.image_va + base + var.offset
 
     def var_values(self) -> dict[str, bytes]:
         """Return the in-memory bytes of every variable the machine knows the value of."""
         return dict(self._values)
 
     # ------------------------------------------------------------------ symbols
+    def add_symbol(
+        self,
+        name: str,
+        value: int,
+        *,
+        size: int = 0,
+        bind: int = ew.STB_GLOBAL,
+        type: int = ew.STT_NOTYPE,
+        shndx: int = ew.SHN_ABS,
+    ) -> None:
+        """Append a global symbol (default: absolute) after the standard ones.
+
+        For architecture symbols whose value the machine decides, such as arm's
+        ``physaddr``; call it before the symbol table is first used.
+        """
+        if self._symbols is not None:
+            raise RuntimeError("the symbol table has already been built")
+        self._added.append(SymbolEntry(name, value, size, bind, type, shndx))
+
     def symbols(self) -> list[SymbolEntry]:
         """Return the whole symbol table in table order, without the null entry 0."""
         if self._symbols is None:
-            self._symbols = self._locals + self._globals + list(self._extra_symbols())
+            self._symbols = self._locals + self._globals + self._added + list(self._extra_symbols())
         return list(self._symbols)
 
     def _extra_symbols(self) -> Iterable[SymbolEntry]:
-        text_base = IMAGE_VA + self.text_off
-        data_base = IMAGE_VA + self.data_off
+        text_base = self.image_va + self.text_off
+        data_base = self.image_va + self.data_off
         for i in range(self._extra):
             if i % 2 == 0:
                 yield SymbolEntry(
@@ -476,15 +534,20 @@ class SynthKernel:
         out[self.rodata_off : self.rodata_off + self.rodata_size] = self._rodata
         out[self.data_off : loadable_end] = self._data
 
+        spec = self.spec
+        elf = spec.elf
+        image_va = self.image_va
+        ps = self.page_size
         # symbol and string tables
         strtab = ew.StringTable()
         syms = self.symbols()
-        symtab = bytearray(ew.SYM_SIZE * (len(syms) + 1))
-        pack_into = ew.SYM_STRUCT.pack_into
+        sym_size = elf.sym_size
+        symtab = bytearray(sym_size * (len(syms) + 1))
+        pack_into = elf.sym_packer()
         for i, sym in enumerate(syms, start=1):
             pack_into(
                 symtab,
-                i * ew.SYM_SIZE,
+                i * sym_size,
                 strtab.add(sym.name),
                 (sym.bind << 4) | sym.type,
                 0,
@@ -513,7 +576,7 @@ class SynthKernel:
             sh_type, flags = _SECTION_KIND[index]
             align = 64 if index == SEC_BSS else 16
             return ew.Shdr(
-                name_off[name], sh_type, flags, IMAGE_VA + offset, offset, size, 0, 0, align, 0
+                name_off[name], sh_type, flags, image_va + offset, offset, size, 0, 0, align, 0
             )
 
         shdrs = [
@@ -531,8 +594,8 @@ class SynthKernel:
                 len(symtab),
                 SEC_STRTAB,
                 first_global,
-                8,
-                ew.SYM_SIZE,
+                elf.addr_size,
+                sym_size,
             ),
             ew.Shdr(name_off[".strtab"], ew.SHT_STRTAB, 0, 0, strtab_off, len(strdata), 0, 0, 1, 0),
             ew.Shdr(
@@ -540,45 +603,46 @@ class SynthKernel:
             ),
         ]
         for shdr in shdrs:
-            out += shdr.pack()
+            out += shdr.pack(elf)
 
+        paddr = spec.first_paddr
         phdrs = [
             ew.Phdr(
                 ew.PT_LOAD,
                 ew.PF_R | ew.PF_X,
                 0,
-                IMAGE_VA,
-                IMAGE_VA - KERNBASE,
+                image_va,
+                paddr,
                 self.data_off,
                 self.data_off,
-                PAGE_SIZE,
+                ps,
             ),
             ew.Phdr(
                 ew.PT_LOAD,
                 ew.PF_R | ew.PF_W,
                 self.data_off,
-                IMAGE_VA + self.data_off,
-                IMAGE_VA + self.data_off - KERNBASE,
+                image_va + self.data_off,
+                paddr + self.data_off,
                 self.data_size,
                 self.bss_off + self.bss_size - self.data_off,
-                PAGE_SIZE,
+                ps,
             ),
         ]
         ehdr = ew.Ehdr(
-            osabi=ew.ELFOSABI_FREEBSD,
-            e_type=ew.ET_EXEC,
-            e_machine=ew.EM_X86_64,
+            osabi=spec.osabi,
+            e_type=spec.e_type,
+            e_machine=spec.e_machine,
             e_version=ew.EV_CURRENT,
-            e_entry=IMAGE_VA + self.text_off,
-            e_phoff=ew.EHDR_SIZE,
+            e_entry=image_va + self.text_off,
+            e_phoff=elf.ehdr_size,
             e_shoff=shoff,
-            e_flags=0,
+            e_flags=spec.e_flags,
             e_phnum=len(phdrs),
             e_shnum=len(shdrs),
             e_shstrndx=SEC_SHSTRTAB,
         )
-        out[0 : ew.EHDR_SIZE] = ehdr.pack()
+        out[0 : elf.ehdr_size] = ehdr.pack(elf)
         for i, phdr in enumerate(phdrs):
-            start = ew.EHDR_SIZE + i * ew.PHDR_SIZE
-            out[start : start + ew.PHDR_SIZE] = phdr.pack()
+            start = elf.ehdr_size + i * elf.phdr_size
+            out[start : start + elf.phdr_size] = phdr.pack(elf)
         return bytes(out)

@@ -1,81 +1,67 @@
-"""amd64 minidump writers (versions 1, 2 and 3), written from the kernel's side.
+"""The architecture-independent pieces of a FreeBSD minidump, written from the kernel's side.
 
-Sources followed (read, not copied): sys/amd64/amd64/minidump_machdep.c
-``cpu_minidumpsys`` (FreeBSD 13+: version 3; the same file before the dump_avail change:
-version 2), sys/amd64/include/minidump.h and sys/vm/vm_dumpset.h.
+Sources followed (read, not copied): the ``cpu_minidumpsys`` of every architecture
+(sys/*/*/minidump_machdep.c), sys/vm/vm_dumpset.h (``vm_page_dump_pa_bit_id``, the
+``BITSET`` of dumped pages) and formats.md 3.1-3.3.
 
-File layout (all integers little-endian), each section a whole number of 4 KiB pages:
+File layout, ``PS`` = the dump's page size (4096, or 16384 for 16 KiB aarch64 kernels):
 
 ======================  ===================================================================
-header page             ``struct minidumphdr`` (72 bytes in v3, 64 in v1/v2), zero padded
-message buffer          ``msgbufsize`` bytes, padded to a page
-dump_avail (v3 only)    one page: u64 (start, end) pairs ended by a zero pair
-bitmap                  ``bitmapsize`` = round_page(BITSET_SIZE(pages)); bit n is bit n%8 of
-                        byte n/8 (LE longs); v3 numbers bits over the dump_avail ranges with
-                        holes compressed, v1/v2 number them pa >> 12 from physical 0
-page tables             v2/v3: one page of 512 PDEs per GiB from VM_MIN_KERNEL_ADDRESS to
-                        ``max(KERNBASE + nkpt * NBPDR, kernel_vm_end)`` (a copy of the PD page,
-                        a fake PD for a 1 GiB page whose entry j is PDPE + j * 2 MiB, or zeros);
-                        v1: one page of 512 PTEs per 2 MiB from KERNBASE to kernel_vm_end (a
-                        copy of the PT page, a fake PT for a 2 MiB page whose entries are
-                        ``pa | PG_V | PG_RW | PG_A | PG_M``, or zeros)
-page data               one page per set bit, ascending bit order
+header page             the architecture's header struct (bytes passed in), zero padded
+                        to PS
+message buffer          ``msgbufsize`` bytes, padded to PS
+dump_avail              only in header versions that have ``dumpavailsize``: u64
+                        ``(start, end)`` pairs in the kernel's byte order ended by a zero
+                        pair, padded to ``dumpavailsize`` (one page by default)
+bitmap                  ``bitmapsize`` = round_page(BITSET_SIZE(pages)): a ``BITSET`` of
+                        ``long`` words (W = 64 or 32 bits) in the kernel's byte order; bit n
+                        is bit n % W of word n / W (for little-endian kernels: bit n % 8 of
+                        byte n / 8, whatever W); bit ids compress the holes between the
+                        dump_avail ranges; without a dump_avail section they number pages
+                        from physical 0 (``pa / PS``)
+page tables             ``pmapsize`` bytes (the architecture's), padded to PS unless
+                        ``pad_pmap`` is False (32-bit arm writes it unpadded)
+page data               one PS page per set bit, ascending bit order
 ======================  ===================================================================
+
+An architecture builds its header with a callable that receives the section sizes
+(:class:`Sizes`), so the header and the sections can never disagree.
 """
 
 from __future__ import annotations
 
-import struct
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from .amd64 import (
-    DMAP_MAX_ADDRESS,
-    DMAP_MIN_ADDRESS,
-    GIB,
-    NBPDR,
-    PAGE_SHIFT,
-    PAGE_SIZE,
-    PG_A,
-    PG_FRAME,
-    PG_M,
-    PG_PS,
-    PG_PS_FRAME,
-    PG_RW,
-    PG_V,
-    Amd64Machine,
-)
-from .kernel import KERNBASE
-
-MINIDUMP_MAGIC = b"minidump FreeBSD/amd64"
-_HDR_V3 = struct.Struct("<24sIIIIQQQI4x")  # struct minidumphdr, FreeBSD 13+
-_HDR_V2 = struct.Struct("<24sIIIIQQQ")  # versions 1 and 2 (ptesize/pmapsize at 36)
-assert _HDR_V3.size == 72 and _HDR_V2.size == 64
+from .elfwriter import ByteOrder
+from .truth import runs
 
 
-def round_page(value: int) -> int:
-    """Round ``value`` up to a multiple of 4096."""
-    return (value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+def round_page(value: int, page_size: int = 4096) -> int:
+    """Round ``value`` up to a multiple of ``page_size``."""
+    return (value + page_size - 1) & ~(page_size - 1)
 
 
 class BitIds:
     """The kernel's page numbering for the dump bitmap (vm_dumpset.h ``vm_page_dump_pa_bit_id``).
 
     Over ranges ``(s_k, e_k)`` each range contributes ``howmany(e_k, PS) - s_k / PS`` bits,
-    in order, so holes between ranges take no bits.  Version 1 and 2 dumps use the single
-    range ``(0, end of RAM)``.  An address outside every range has no bit id.
+    in order, so holes between ranges take no bits.  Dumps without a dump_avail section
+    use the single range ``(0, end)``.  An address outside every range has no bit id.
     """
 
-    def __init__(self, ranges: Sequence[tuple[int, int]]) -> None:
+    def __init__(self, ranges: Sequence[tuple[int, int]], page_size: int = 4096) -> None:
         """Number the pages of ``ranges`` (sorted, disjoint)."""
         self.ranges = list(ranges)
+        self.page_size = page_size
+        self._shift = page_size.bit_length() - 1
         self._starts = [s for s, _ in self.ranges]
         self._first_bit: list[int] = []
         total = 0
         for s, e in self.ranges:
             self._first_bit.append(total)
-            total += -(-e // PAGE_SIZE) - s // PAGE_SIZE
+            total += -(-e // page_size) - s // page_size
         self.nbits = total
 
     def bit_id(self, pa: int) -> int | None:
@@ -83,14 +69,72 @@ class BitIds:
         i = bisect_right(self._starts, pa) - 1
         if i < 0 or pa >= self.ranges[i][1]:
             return None
-        return (pa >> PAGE_SHIFT) - (self.ranges[i][0] >> PAGE_SHIFT) + self._first_bit[i]
+        return (pa >> self._shift) - (self.ranges[i][0] >> self._shift) + self._first_bit[i]
 
     def bit_pa(self, bit: int) -> int | None:
         """Return the page address of bit id ``bit`` or None when past the last range."""
         i = bisect_right(self._first_bit, bit) - 1
         if i < 0 or bit >= self.nbits:
             return None
-        return ((self.ranges[i][0] >> PAGE_SHIFT) + bit - self._first_bit[i]) << PAGE_SHIFT
+        return ((self.ranges[i][0] >> self._shift) + bit - self._first_bit[i]) << self._shift
+
+
+def bitmap_size(nbits: int, word_bits: int = 64, page_size: int = 4096) -> int:
+    """``round_page(BITSET_SIZE(nbits))``: bytes of the bitmap section."""
+    word = word_bits // 8
+    return round_page(-(-nbits // word_bits) * word, page_size)
+
+
+def bitmap_bytes(
+    bits: Iterable[int],
+    size: int,
+    *,
+    word_bits: int = 64,
+    byteorder: ByteOrder = "little",
+) -> bytes:
+    """The ``size``-byte bitmap with ``bits`` set: a BITSET of ``word_bits``-bit ``long``s.
+
+    Bit n lives in word ``n // W`` at bit ``n % W``, each word stored in ``byteorder``
+    (formats.md 3.3).  For a big-endian kernel that is the little-endian layout with the
+    bytes of every word reversed.
+    """
+    if word_bits not in (32, 64) or size % (word_bits // 8):
+        raise ValueError("word_bits must be 32 or 64 and divide the bitmap size")
+    out = bytearray(size)
+    for bit in bits:
+        out[bit >> 3] |= 1 << (bit & 7)
+    if byteorder == "big":
+        w = word_bits // 8
+        swapped = bytearray(size)
+        for k in range(w):
+            swapped[k::w] = out[w - 1 - k :: w]
+        out = swapped
+    elif byteorder != "little":
+        raise ValueError("byteorder must be 'little' or 'big'")
+    return bytes(out)
+
+
+def dump_avail_bytes(
+    ranges: Sequence[tuple[int, int]], size: int = 4096, byteorder: ByteOrder = "little"
+) -> bytes:
+    """The dump_avail section: u64 ``(start, end)`` pairs, a zero pair, zeros to ``size``."""
+    raw = b"".join(s.to_bytes(8, byteorder) + e.to_bytes(8, byteorder) for s, e in ranges)
+    raw += bytes(16)
+    if len(raw) > size:
+        raise ValueError("dump_avail does not fit its section")
+    return raw.ljust(size, b"\0")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The size fields a minidump header carries (what the header callable receives)."""
+
+    msgbufsize: int
+    bitmapsize: int
+    pmapsize: int
+    #: 0 when the dump has no dump_avail section
+    dumpavailsize: int
+    page_size: int
 
 
 @dataclass(frozen=True)
@@ -98,166 +142,134 @@ class MinidumpPlan:
     """Everything a minidump file contains except the page data bytes themselves."""
 
     version: int
+    #: the header page (header struct zero padded to the page size)
     header: bytes
     msgbuf: bytes
+    #: the dump_avail section (empty without one)
     dump_avail_page: bytes
     bitmap: bytes
     pmap: bytes
-    #: sorted page frame numbers of the dumped pages (the set bits, in file order)
+    #: sorted page frame numbers (``pa // page_size``) of the dumped pages, in file order
     pfns: list[int]
+    #: the numbering a reader uses: dump_avail's, or ``(0, bitmapsize * 8 * PS)`` without it
     bits: BitIds
     layout: dict[str, int]
+    page_size: int = 4096
+    pad_pmap: bool = True
 
     def offset_of(self, pa: int) -> int:
         """File offset of the dumped page holding ``pa``, or -1 when it is not dumped."""
-        pfn = pa >> PAGE_SHIFT
+        pfn = pa // self.page_size
         i = bisect_left(self.pfns, pfn)
         if i < len(self.pfns) and self.pfns[i] == pfn:
-            return self.layout["sparse_off"] + i * PAGE_SIZE
+            return self.layout["sparse_off"] + i * self.page_size
         return -1
 
+    def readable(self) -> list[tuple[int, int]]:
+        """Physical ``(start, end)`` intervals whose bytes the file holds."""
+        return runs(self.pfns, self.page_size)
 
-def plan_minidump(machine: Amd64Machine, version: int) -> MinidumpPlan:
-    """Compute the sections of a version ``version`` minidump of ``machine``."""
-    if version not in (1, 2, 3):
-        raise ValueError("amd64 minidump versions are 1, 2 and 3")
-    pfns = machine.minidump_pfns(version)
-    if version == 3:
-        bits = BitIds(machine.segments)
-    else:
-        bits = BitIds([(0, machine.max_pa)])
-    bitmapsize = round_page(-(-bits.nbits // 64) * 8)
-    if version < 3:
-        # Readers of v1/v2 dumps take the bitmap as covering [0, bitmapsize * 8 pages):
-        # the numbering is the same, only the padding bits past the end of RAM are added.
-        bits = BitIds([(0, bitmapsize * 8 * PAGE_SIZE)])
-    bitmap = bytearray(bitmapsize)
-    for pfn in pfns:
-        bit = bits.bit_id(pfn << PAGE_SHIFT)
-        assert bit is not None
-        bitmap[bit >> 3] |= 1 << (bit & 7)
 
-    if version == 1:
-        pmap = _v1_pte_section(machine)
-        kernbase = KERNBASE
+def plan_minidump(
+    *,
+    header: Callable[[Sizes], bytes],
+    msgbuf: bytes,
+    ranges: Sequence[tuple[int, int]],
+    pages: Iterable[int],
+    pmap: bytes,
+    with_dump_avail: bool = True,
+    dumpavailsize: int | None = None,
+    page_size: int = 4096,
+    word_bits: int = 64,
+    byteorder: ByteOrder = "little",
+    pad_pmap: bool = True,
+    version: int = 0,
+) -> MinidumpPlan:
+    """Compute every section of a minidump.
+
+    Arguments:
+        header: builds the header struct from the section sizes (at most one page).
+        msgbuf: the message buffer contents (``msgbufsize`` = its length).
+        ranges: the ranges the kernel numbers bits over: dump_avail, or for header
+            versions without it ``[(0, end of RAM)]`` (linear bit ids ``pa / PS``).
+        pages: physical addresses (any address inside the page) of the pages to dump;
+            each must lie in ``ranges``.
+        pmap: the page-table section (``pmapsize`` = its length).
+        with_dump_avail: write the dump_avail section (``ranges`` as u64 pairs).
+        dumpavailsize: its size (default one page, ``round_page(sizeof(dump_avail))``).
+        page_size, word_bits, byteorder: the dump's page size and the kernel's ``long``
+            width and byte order (bitmap words, dump_avail entries).
+        pad_pmap: pad the page-table section to a page (False for 32-bit arm).
+        version: the header version, recorded in the plan.
+    """
+    ps = page_size
+    numbering = BitIds(ranges, ps)
+    ids: dict[int, int] = {}
+    for pa in pages:
+        bit = numbering.bit_id(pa)
+        if bit is None:
+            raise ValueError(f"page {pa:#x} is outside the dump's ranges")
+        ids[pa // ps] = bit
+    order = sorted(ids, key=ids.__getitem__)
+    bitmapsize = bitmap_size(numbering.nbits, word_bits, ps)
+    bitmap = bitmap_bytes(ids.values(), bitmapsize, word_bits=word_bits, byteorder=byteorder)
+    if with_dump_avail:
+        davail_size = ps if dumpavailsize is None else dumpavailsize
+        davail = dump_avail_bytes(ranges, round_page(davail_size, ps), byteorder)
+        bits = numbering
     else:
-        pmap = _pd_section(machine)
-        kernbase = machine.vm_min
-    msgbuf = machine.msgbuf
-    msgbufsize = len(msgbuf)
-    dumpavailsize = PAGE_SIZE if version == 3 else 0
-    magic = MINIDUMP_MAGIC.ljust(24, b"\0")
-    if version == 3:
-        header = _HDR_V3.pack(
-            magic,
-            version,
-            msgbufsize,
-            bitmapsize,
-            len(pmap),
-            kernbase,
-            DMAP_MIN_ADDRESS,
-            DMAP_MAX_ADDRESS,
-            dumpavailsize,
-        )
-    else:
-        header = _HDR_V2.pack(
-            magic,
-            version,
-            msgbufsize,
-            bitmapsize,
-            len(pmap),
-            kernbase,
-            DMAP_MIN_ADDRESS,
-            DMAP_MAX_ADDRESS,
-        )
-    dump_avail_page = b""
-    if version == 3:
-        words: list[int] = []
-        for s, e in machine.segments:
-            words += [s, e]
-        words += [0, 0]
-        dump_avail_page = struct.pack(f"<{len(words)}Q", *words).ljust(PAGE_SIZE, b"\0")
-    msgbuf_off = PAGE_SIZE
-    dump_avail_off = msgbuf_off + round_page(msgbufsize)
-    bitmap_off = dump_avail_off + dumpavailsize
+        davail_size = 0
+        davail = b""
+        # readers synthesise dump_avail = [0, bitmapsize * 8 * PS] (formats.md 3.2)
+        bits = BitIds([(0, bitmapsize * 8 * ps)], ps)
+    sizes = Sizes(len(msgbuf), bitmapsize, len(pmap), davail_size, ps)
+    head = header(sizes)
+    if len(head) > ps:
+        raise ValueError("minidump header larger than a page")
+    msgbuf_off = ps
+    dump_avail_off = msgbuf_off + round_page(len(msgbuf), ps)
+    bitmap_off = dump_avail_off + len(davail)
     pmap_off = bitmap_off + bitmapsize
-    sparse_off = pmap_off + len(pmap)
+    sparse_off = pmap_off + (round_page(len(pmap), ps) if pad_pmap else len(pmap))
     layout = {
-        "msgbufsize": msgbufsize,
+        "msgbufsize": len(msgbuf),
         "bitmapsize": bitmapsize,
         "pmapsize": len(pmap),
-        "dumpavailsize": dumpavailsize,
+        "dumpavailsize": davail_size,
         "msgbuf_off": msgbuf_off,
         "dump_avail_off": dump_avail_off,
         "bitmap_off": bitmap_off,
         "pmap_off": pmap_off,
         "sparse_off": sparse_off,
-        "file_size": sparse_off + PAGE_SIZE * len(pfns),
+        "file_size": sparse_off + ps * len(order),
     }
     return MinidumpPlan(
-        version,
-        header.ljust(PAGE_SIZE, b"\0"),
-        msgbuf,
-        dump_avail_page,
-        bytes(bitmap),
-        pmap,
-        pfns,
-        bits,
-        layout,
+        version=version,
+        header=head.ljust(ps, b"\0"),
+        msgbuf=msgbuf,
+        dump_avail_page=davail,
+        bitmap=bitmap,
+        pmap=pmap,
+        pfns=order,
+        bits=bits,
+        layout=layout,
+        page_size=ps,
+        pad_pmap=pad_pmap,
     )
 
 
-def _pd_section(machine: Amd64Machine) -> bytes:
-    """The v2/v3 page-directory section: one page per GiB of KVA."""
-    ngib = -(-(machine.kva_end() - machine.vm_min) // GIB)
-    out = bytearray(ngib * PAGE_SIZE)
-    for g in range(ngib):
-        va = machine.vm_min + g * GIB
-        pdpe = machine.pdpe_of(va)
-        if not pdpe & PG_V:
-            continue
-        if pdpe & PG_PS:
-            # "1GB page is represented as 512 2MB pages in a dump"
-            struct.pack_into("<512Q", out, g * PAGE_SIZE, *(pdpe + j * NBPDR for j in range(512)))
-            continue
-        pd_pa = pdpe & PG_FRAME
-        if machine.dumpable(pd_pa):
-            out[g * PAGE_SIZE : (g + 1) * PAGE_SIZE] = machine.tables[pd_pa]
-    return bytes(out)
-
-
-def _v1_pte_section(machine: Amd64Machine) -> bytes:
-    """The v1 PTE section: one page of PTEs per 2 MiB from KERNBASE to kernel_vm_end."""
-    npdes = (machine.kernel_vm_end - KERNBASE) // NBPDR
-    out = bytearray(npdes * PAGE_SIZE)
-    pdpe = machine.pdpe_of(KERNBASE)
-    assert pdpe & PG_V and not pdpe & PG_PS
-    pd_pa = pdpe & PG_FRAME
-    first = (KERNBASE >> 21) & 511
-    for i in range(npdes):
-        pde = machine.get_entry(pd_pa, first + i)
-        if not pde & PG_V:
-            continue
-        if pde & PG_PS:
-            base = pde & PG_PS_FRAME
-            fake = PG_V | PG_RW | PG_A | PG_M
-            struct.pack_into(
-                "<512Q", out, i * PAGE_SIZE, *((base + k * PAGE_SIZE) | fake for k in range(512))
-            )
-        else:
-            out[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = machine.tables[pde & PG_FRAME]
-    return bytes(out)
-
-
-def write_minidump(path: str, plan: MinidumpPlan, machine: Amd64Machine) -> None:
-    """Write the minidump described by ``plan`` (page data taken from ``machine``)."""
-    page = machine.memory.page
+def write_minidump(path: str, plan: MinidumpPlan, page: Callable[[int], bytes]) -> None:
+    """Write the minidump of ``plan``; ``page(pfn)`` returns the bytes of page ``pfn``."""
+    ps = plan.page_size
+    pmap = plan.pmap
+    if plan.pad_pmap:
+        pmap = pmap.ljust(round_page(len(pmap), ps), b"\0")
     with open(path, "wb") as f:
         f.write(plan.header)
-        f.write(plan.msgbuf.ljust(round_page(len(plan.msgbuf)), b"\0"))
+        f.write(plan.msgbuf.ljust(round_page(len(plan.msgbuf), ps), b"\0"))
         f.write(plan.dump_avail_page)
         f.write(plan.bitmap)
-        f.write(plan.pmap)
+        f.write(pmap)
         batch: list[bytes] = []
         for pfn in plan.pfns:
             batch.append(page(pfn))
@@ -268,10 +280,12 @@ def write_minidump(path: str, plan: MinidumpPlan, machine: Amd64Machine) -> None
 
 
 __all__ = [
-    "DMAP_MAX_ADDRESS",
-    "MINIDUMP_MAGIC",
     "BitIds",
     "MinidumpPlan",
+    "Sizes",
+    "bitmap_bytes",
+    "bitmap_size",
+    "dump_avail_bytes",
     "plan_minidump",
     "round_page",
     "write_minidump",

@@ -1,19 +1,31 @@
-"""Ground truth of a synthetic dump: what a correct reader must see.
+"""Ground truth of a synthetic dump: what a correct reader must see, for every architecture.
 
 Everything here is computed from the machine model that produced the files (page tables,
 physical memory contents, the set of dumped pages), never by parsing the files, so a
 reader tested against it cannot share a misunderstanding with the writer.
+
+The pieces an architecture module uses: :class:`PhysicalMemory` (RAM contents),
+:class:`AddressSpace` (the format's view: virtual ranges onto physical memory, and which
+physical bytes the core holds), :func:`runs` (dumped page numbers to readable intervals),
+:func:`pick_regions` and :func:`pick_holes` (the ``regions``/``holes`` samples) and
+:func:`make_truth`, which assembles a :class:`GroundTruth` with the symbol facts taken
+from the :class:`~pykvm.synth.kernel.SynthKernel`.
 """
 
 from __future__ import annotations
 
 import pathlib
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .elfwriter import Phdr
 from .kernel import SymbolEntry
+
+if TYPE_CHECKING:
+    from .kernel import SynthKernel
+    from .spec import KernelSpec
 
 PAGE_SIZE = 4096
 PAGE_MASK = PAGE_SIZE - 1
@@ -28,7 +40,7 @@ class WalkPage:
     """One record of libkvm's ``kvm_walk_pages`` (``struct kvm_page``, version 2).
 
     ``offset`` is the byte offset of the page data in the vmcore (for a superpage, of its
-    first 4 KiB page), or -1 when that page is not in the dump.
+    first page), or -1 when that page is not in the dump.
     """
 
     version: int
@@ -42,47 +54,71 @@ class WalkPage:
 
 @dataclass(frozen=True)
 class Leaf:
-    """One leaf translation of the kernel page tables (a PTE, 2 MiB PDE or 1 GiB PDPE).
+    """One leaf translation of the kernel page tables (amd64: a PTE, 2 MiB PDE or 1 GiB PDPE).
 
-    ``entry`` is the raw 64-bit entry as stored in the page table.
+    ``entry`` is the raw entry as stored in the page table (for formats whose leaf is not
+    one integer, such as a powerpc64 HPT PTE, whatever integer the architecture documents);
+    ``prot`` the ``VM_PROT_*`` bits the hardware grants (0 when the architecture does not
+    record them).
     """
 
     va: int
     size: int
     pa: int
     entry: int
+    prot: int = 0
 
 
 class PhysicalMemory:
     """The machine's RAM: a few pages with fixed contents, the rest pseudo-random.
 
     ``page_source(pa)`` supplies ordinary pages lazily; ``overrides`` maps a page frame
-    number to the 4096 bytes of a page whose contents the model fixes (page tables, the
-    kernel image, the message buffer).
+    number (``pa // page_size``) to the ``page_size`` bytes of a page whose contents the
+    model fixes (page tables, the kernel image, the message buffer).
     """
 
-    def __init__(self, page_source: Callable[[int], bytes], overrides: dict[int, bytes]) -> None:
+    def __init__(
+        self,
+        page_source: Callable[[int], bytes],
+        overrides: dict[int, bytes],
+        page_size: int = PAGE_SIZE,
+    ) -> None:
         """Wrap a lazy page generator and the fixed pages."""
         self._source = page_source
         self._overrides = overrides
+        self.page_size = page_size
+        self._shift = page_size.bit_length() - 1
 
     def page(self, pfn: int) -> bytes:
-        """Return the 4096 bytes of page frame ``pfn``."""
+        """Return the ``page_size`` bytes of page frame ``pfn``."""
         fixed = self._overrides.get(pfn)
         if fixed is not None:
             return fixed
-        return self._source(pfn * PAGE_SIZE)
+        return self._source(pfn * self.page_size)
 
     def read(self, pa: int, size: int) -> bytes:
         """Return ``size`` bytes of physical memory starting at ``pa``."""
         out = []
+        ps = self.page_size
         while size > 0:
-            off = pa & PAGE_MASK
-            n = min(size, PAGE_SIZE - off)
-            out.append(self.page(pa >> 12)[off : off + n])
+            off = pa & (ps - 1)
+            n = min(size, ps - off)
+            out.append(self.page(pa >> self._shift)[off : off + n])
             pa += n
             size -= n
         return b"".join(out)
+
+    def chunks(self, start: int, end: int, batch: int = 256) -> Iterable[bytes]:
+        """Yield the bytes of ``[start, end)`` in pieces of up to ``batch`` pages."""
+        step = batch * self.page_size
+        while start < end:
+            n = min(step, end - start)
+            if not start % self.page_size and not n % self.page_size:
+                first = start >> self._shift
+                yield b"".join(self.page(first + i) for i in range(n >> self._shift))
+            else:
+                yield self.read(start, n)
+            start += n
 
 
 class AddressSpace:
@@ -152,34 +188,27 @@ class AddressSpace:
 class GroundTruth:
     """What a correct reader must see in one synthetic kernel + vmcore pair.
 
-    Addresses are plain ints.  ``expect()`` answers for any virtual address; ``regions``
-    and ``holes`` are a varied, ready-made sample of readable ranges and failing addresses.
-    Formats: ``minidump-v1``, ``minidump-v2``, ``minidump-v3`` and ``elf``.
+    The same shape for every architecture.  Addresses are plain ints.  ``expect()``
+    answers for any virtual address; ``regions`` and ``holes`` are a varied, ready-made
+    sample of readable ranges and failing addresses.  Fields that an architecture or
+    format lacks are 0 (or empty); architecture-specific scalars live in ``extras``.
     """
 
     fmt: str
-    #: minidump header version (1, 2 or 3); 0 for ELF full dumps
+    #: minidump header version; 0 for ELF full dumps
     version: int
+    #: page size of the dump (the minidump's PS; 4096 or 16384)
     page_size: int
-    #: the minidump header's ``kernbase`` (VM_MIN_KERNEL_ADDRESS for v2/v3 and ELF,
-    #: KERNBASE for v1)
+    #: the minidump header's ``kernbase`` (amd64: VM_MIN_KERNEL_ADDRESS for v2/v3 and ELF,
+    #: KERNBASE for v1); for formats without one, the kernel's KERNBASE
     kernbase: int
-    #: the link base of the kernel, 0xffffffff80000000
+    #: the link base of the kernel, the value of the symbol ``kernbase`` (amd64
+    #: 0xffffffff80000000)
     KERNBASE: int
-    #: VM_MIN_KERNEL_ADDRESS of the machine (first KVA covered by the v2/v3 pmap section)
-    vm_min_kernel_address: int
-    dmapbase: int
-    dmapend: int
-    #: physical load address of the kernel image (KERNBASE + 2 MiB maps here)
-    kernphys: int
-    #: physical address of the kernel PML4 page (the value of the variable KPML4phys)
-    kpml4phys: int
-    kernel_vm_end: int
-    nkpt: int
     dump_avail: list[tuple[int, int]]
     #: bytes of RAM (sum of the dump_avail ranges)
     physmem: int
-    #: 4 KiB pages of page data in the core (bits set in the bitmap; PT_LOAD pages for ELF)
+    #: pages of page data in the core (bits set in the bitmap; PT_LOAD pages for ELF)
     dumped_pages: int
     msgbuf: bytes
     #: name -> st_value; for a duplicated name the value of its FIRST entry in table order,
@@ -192,27 +221,50 @@ class GroundTruth:
     nlist_types: dict[str, int]
     #: the whole symbol table in order (entry 0, the null symbol, omitted)
     symbol_table: list[SymbolEntry]
-    #: in-memory bytes of the kernel variables the machine gave values to
+    #: in-memory bytes of the kernel variables (kernel byte order and word size)
     variables: dict[str, bytes]
     regions: list[tuple[int, bytes]]
     holes: list[int]
+    #: ``kvm_walk_pages`` records in libkvm's order (empty when the format has no walker)
     walk: list[WalkPage]
     #: program headers of the ELF full dump (empty for minidumps)
     phdrs: list[Phdr]
-    #: minidump section geometry: msgbufsize, bitmapsize, pmapsize, dumpavailsize and the
-    #: file offsets msgbuf_off, dump_avail_off, bitmap_off, pmap_off, sparse_off
+    #: minidump section geometry: msgbufsize, bitmapsize, pmapsize, dumpavailsize, the
+    #: file offsets msgbuf_off, dump_avail_off, bitmap_off, pmap_off, sparse_off, and
+    #: file_size (empty for ELF dumps, which may record their own keys)
     layout: dict[str, int]
-    #: every leaf translation of the kernel map (below the direct map), sorted by va
+    #: every leaf translation of the kernel map (amd64: below the direct map), sorted by va
     leaves: list[Leaf]
-    #: what each address in ``holes`` is, same order: ``invalid-pde``, ``invalid-pte``,
-    #: ``pte-to-physical-hole``, ``pte-to-nodump-page``, ``superpage-hole``,
-    #: ``1g-page-hole``, ``dmap-physical-hole``, ``dmap-not-dumped``, ``dmap-beyond-ram``,
-    #: ``unmapped-kva-gib``, ``above-kva``, ``user``, ``kernel-half-unmapped``,
-    #: ``between-dmap-and-kva``, ``below-kernbase-v1`` (only kinds that fail in this format)
+    #: what each address in ``holes`` is, same order.  Shared vocabulary (an architecture
+    #: may add its own): ``invalid-pde``, ``invalid-pte``, ``pte-to-physical-hole``,
+    #: ``pte-to-nodump-page``, ``superpage-hole``, ``dmap-physical-hole``,
+    #: ``dmap-not-dumped``, ``dmap-beyond-ram``, ``unmapped-kva``, ``above-kva``,
+    #: ``user``; amd64 also ``1g-page-hole``, ``unmapped-kva-gib``,
+    #: ``kernel-half-unmapped``, ``between-dmap-and-kva``, ``below-kernbase-v1`` (only
+    #: kinds that fail in this format are listed)
     hole_kinds: list[str] = field(default_factory=list)
-    #: ``(start va, length in bytes)`` of the contiguous bulk range (``bulk_mib``): 2 MiB
+    #: VM_MIN_KERNEL_ADDRESS of the machine (0 if the architecture has no such notion)
+    vm_min_kernel_address: int = 0
+    #: the direct map ``[dmapbase, dmapend)``; both 0 without a direct map
+    dmapbase: int = 0
+    dmapend: int = 0
+    #: physical load address of the kernel image (the image's first byte)
+    kernphys: int = 0
+    #: amd64: physical address of the kernel PML4 page (the value of ``KPML4phys``)
+    kpml4phys: int = 0
+    kernel_vm_end: int = 0
+    #: amd64 and i386: ``nkpt``
+    nkpt: int = 0
+    #: ``kvm_kerndisp``: 0 unless the format records a displacement (powerpc64 minidump)
+    kerndisp: int = 0
+    #: architecture-specific facts by name (amd64: ``kpml4phys``, ``nkpt``; i386 might
+    #: give ``IdlePTD``, arm ``kernel_l1pa``): documented by each architecture module
+    extras: dict[str, int] = field(default_factory=dict)
+    #: ``(start va, length in bytes)`` of amd64's contiguous bulk range (``bulk_mib``): 2 MiB
     #: superpages onto one dump_avail range, every page in the dump; None without it
     bulk: tuple[int, int] | None = None
+    #: the target the kernel was written for (class, byte order, machine, page size)
+    spec: KernelSpec | None = field(default=None, repr=False)
     _space: AddressSpace | None = field(default=None, repr=False, compare=False)
     _offsets: Callable[[int], int] | None = field(default=None, repr=False, compare=False)
 
@@ -242,8 +294,9 @@ class GroundTruth:
     def core_offset(self, pa: int) -> int | None:
         """Return the vmcore file offset holding physical address ``pa``, or None."""
         assert self._offsets is not None
-        off = self._offsets(pa & ~PAGE_MASK)
-        return None if off < 0 else off + (pa & PAGE_MASK)
+        mask = self.page_size - 1
+        off = self._offsets(pa & ~mask)
+        return None if off < 0 else off + (pa & mask)
 
     def nlist(self, name: str) -> tuple[int, int] | None:
         """Resolve ``name`` like libc's ``__fdnlist`` for a single-entry list.
@@ -270,3 +323,187 @@ class SynthDump:
     arch: str
     fmt: str
     truth: GroundTruth
+
+
+# ---------------------------------------------------------------------------- helpers
+def runs(pfns: Iterable[int], page_size: int = PAGE_SIZE) -> list[tuple[int, int]]:
+    """Merge sorted page frame numbers into physical ``(start, end)`` intervals."""
+    out: list[tuple[int, int]] = []
+    for pfn in pfns:
+        pa = pfn * page_size
+        if out and out[-1][1] == pa:
+            out[-1] = (out[-1][0], pa + page_size)
+        else:
+            out.append((pa, pa + page_size))
+    return out
+
+
+def leaf_ranges(
+    leaves: Iterable[Leaf], lo: int = 0, hi: int | None = None
+) -> list[tuple[int, int, int]]:
+    """``(va_start, va_end, pa_start)`` of the leaves with ``lo <= va < hi`` (for
+    :class:`AddressSpace`)."""
+    return [
+        (leaf.va, leaf.va + leaf.size, leaf.pa)
+        for leaf in leaves
+        if lo <= leaf.va and (hi is None or leaf.va < hi)
+    ]
+
+
+def symbol_truth(
+    kernel: SynthKernel,
+) -> tuple[dict[str, int], dict[str, list[int]], dict[str, int]]:
+    """Return ``(symbols, duplicates, nlist_types)`` of ``kernel`` (see :class:`GroundTruth`)."""
+    symbols: dict[str, int] = {}
+    types: dict[str, int] = {}
+    every: dict[str, list[int]] = {}
+    for sym in kernel.symbols():
+        if not sym.name:
+            continue
+        every.setdefault(sym.name, []).append(sym.value)
+        if sym.name not in symbols:
+            symbols[sym.name] = sym.value
+            types[sym.name] = sym.nlist_type
+    duplicates = {name: values for name, values in every.items() if len(values) > 1}
+    return symbols, duplicates, types
+
+
+def pick_regions(
+    space: AddressSpace,
+    want: Iterable[tuple[int, int]],
+    must: Iterable[int] = (),
+    what: str = "",
+) -> list[tuple[int, bytes]]:
+    """Read every wanted ``(va, size)`` range through ``space``; keep the readable ones.
+
+    Raises AssertionError when an address of ``must`` is not the start of a kept region
+    (the machine model and the format disagree: a writer bug worth stopping for).
+    """
+    regions: list[tuple[int, bytes]] = []
+    for va, size in want:
+        data = space.read(va, size)
+        if data is not None:
+            regions.append((va, data))
+    got = {va for va, _ in regions}
+    missing = [hex(va) for va in must if va not in got]
+    if missing:
+        raise AssertionError(f"synthetic machine: expected readable {missing} ({what})")
+    return regions
+
+
+def pick_holes(
+    space: AddressSpace, candidates: Iterable[tuple[str, int]]
+) -> tuple[list[int], list[str]]:
+    """Keep the ``(kind, va)`` candidates whose first byte is unreadable in ``space``.
+
+    Returns ``(holes, hole_kinds)`` in candidate order.
+    """
+    holes: list[int] = []
+    kinds: list[str] = []
+    for kind, va in candidates:
+        if space.read(va, 1) is None:
+            holes.append(va)
+            kinds.append(kind)
+    return holes, kinds
+
+
+def kernel_regions(
+    kernel: SynthKernel, variables: Sequence[str] = ("ostype", "hz")
+) -> list[tuple[int, int]]:
+    """The standard kernel samples ``(va, size)``: the version string, the image's ELF
+    header, the whole ``.data`` section, a range straddling the end of the first text
+    page, then each variable of ``variables`` (its full size)."""
+    k = kernel
+    want = [
+        (k.var_address("version"), len(k.version_string)),
+        (k.image_va, 64),  # the ELF header, mapped by the first PT_LOAD
+        (k.image_va + k.data_off, k.data_size),
+        (k.image_va + k.text_off + k.page_size - 24, 48),
+    ]
+    want += [(k.var_address(name), k.var_size(name)) for name in variables]
+    return want
+
+
+def leaf_regions(
+    leaves: Sequence[Leaf], page_size: int = PAGE_SIZE, count: int = 48
+) -> list[tuple[int, int]]:
+    """About ``count`` evenly spread one-page samples of the ``page_size`` leaves."""
+    small = [leaf for leaf in leaves if leaf.size == page_size]
+    return [(leaf.va, page_size) for leaf in small[:: max(1, len(small) // count)]]
+
+
+def make_truth(
+    kernel: SynthKernel,
+    *,
+    fmt: str,
+    version: int,
+    kernbase: int,
+    dump_avail: Sequence[tuple[int, int]],
+    dumped_pages: int,
+    msgbuf: bytes,
+    space: AddressSpace,
+    offsets: Callable[[int], int],
+    regions: list[tuple[int, bytes]],
+    holes: list[int],
+    hole_kinds: list[str],
+    walk: Sequence[WalkPage] = (),
+    phdrs: Sequence[Phdr] = (),
+    layout: dict[str, int] | None = None,
+    leaves: Sequence[Leaf] = (),
+    page_size: int | None = None,
+    vm_min_kernel_address: int = 0,
+    dmapbase: int = 0,
+    dmapend: int = 0,
+    kernphys: int = 0,
+    kernel_vm_end: int = 0,
+    kerndisp: int = 0,
+    extras: dict[str, int] | None = None,
+    kpml4phys: int = 0,
+    nkpt: int = 0,
+    bulk: tuple[int, int] | None = None,
+) -> GroundTruth:
+    """Assemble a :class:`GroundTruth` for ``kernel`` as seen through one dump format.
+
+    Symbol facts, variables, ``KERNBASE`` and the spec come from the kernel; ``physmem``
+    is the sum of ``dump_avail``; ``page_size`` defaults to the kernel's.  The keyword
+    arguments after it are the :class:`GroundTruth` fields of the same names.
+    """
+    if len(holes) != len(hole_kinds):
+        raise ValueError("holes and hole_kinds differ in length")
+    symbols, duplicates, types = symbol_truth(kernel)
+    return GroundTruth(
+        fmt=fmt,
+        version=version,
+        page_size=kernel.page_size if page_size is None else page_size,
+        kernbase=kernbase,
+        KERNBASE=kernel.spec.kernbase,
+        dump_avail=list(dump_avail),
+        physmem=sum(e - s for s, e in dump_avail),
+        dumped_pages=dumped_pages,
+        msgbuf=msgbuf,
+        symbols=symbols,
+        duplicates=duplicates,
+        nlist_types=types,
+        symbol_table=kernel.symbols(),
+        variables=kernel.var_values(),
+        regions=regions,
+        holes=holes,
+        hole_kinds=hole_kinds,
+        walk=list(walk),
+        phdrs=list(phdrs),
+        layout=dict(layout or {}),
+        leaves=list(leaves),
+        vm_min_kernel_address=vm_min_kernel_address,
+        dmapbase=dmapbase,
+        dmapend=dmapend,
+        kernphys=kernphys,
+        kpml4phys=kpml4phys,
+        kernel_vm_end=kernel_vm_end,
+        nkpt=nkpt,
+        kerndisp=kerndisp,
+        extras=dict(extras or {}),
+        bulk=bulk,
+        spec=kernel.spec,
+        _space=space,
+        _offsets=offsets,
+    )

@@ -1,4 +1,4 @@
-"""A synthetic FreeBSD/amd64 machine: physical memory, 4-level page tables and a kernel.
+"""The synthetic FreeBSD/amd64 machine: physical memory, 4-level page tables and a kernel.
 
 The model follows what a running amd64 kernel has in memory when it panics, as far as a
 crash-dump reader can observe it:
@@ -51,13 +51,31 @@ from the page data.  The pmap section covers whole GiBs from ``VM_MIN_KERNEL_ADD
 
 from __future__ import annotations
 
-import struct
-from bisect import bisect_right
 from dataclasses import dataclass
 
-from ._prng import Rng, page_bytes
-from .kernel import IMAGE_VA, KERNBASE, KERNLOAD, SynthKernel
-from .truth import Leaf, PhysicalMemory
+from .._prng import Rng
+from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_X86_64
+from ..kernel import SynthKernel
+from ..machine import Machine, boot_messages
+from ..spec import KernelSpec
+
+KERNBASE = 0xFFFFFFFF80000000
+KERNLOAD = 0x200000
+IMAGE_VA = KERNBASE + KERNLOAD
+
+#: the amd64 target: ELF64 LE x86-64 kernel linked at KERNBASE + KERNLOAD
+SPEC = KernelSpec(
+    arch="amd64",
+    elfclass=ELFCLASS64,
+    data=ELFDATA2LSB,
+    e_machine=EM_X86_64,
+    kernbase=KERNBASE,
+    load_offset=KERNLOAD,
+    page_size=4096,
+    data_vars=(("nkpt", 4),),
+    bss_vars=(("KPML4phys", 8), ("kernphys", 8)),
+    func_prologue=b"\x55\x48\x89\xe5",  # push %rbp; mov %rsp,%rbp
+)
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
@@ -91,8 +109,6 @@ BULK_MAX_MIB = 256
 #: free physical space left between the last middle range and the bulk range (it keeps
 #: the mid-hole page ``round_up(end, 2 MiB) + 14 MiB`` a hole)
 BULK_GAP = 16 * MIB
-
-_U64 = struct.Struct("<Q")
 
 
 def pml4_index(va: int) -> int:
@@ -146,14 +162,16 @@ class PtPage:
     pt_pa: int
 
 
-class Amd64Machine:
+class Amd64Machine(Machine):
     """The synthetic amd64 machine of one seed (see the module docstring for the layout).
 
-    Attributes used by the dump writers and the ground truth: ``segments`` (dump_avail
-    pairs), ``tables`` (page-table pages by physical address), ``leaves`` (every leaf
-    translation of the kernel map), ``pt_pages``, ``extras`` and ``nodump`` (page frame
-    numbers), ``memory`` (a :class:`PhysicalMemory`), ``kernel`` (the
-    :class:`SynthKernel`), and the scalar facts ``kernphys``, ``kpml4phys``, ``nkpt``,
+    Built on :class:`~pykvm.synth.machine.Machine`.  Attributes used by the dump writers
+    and the ground truth: ``segments`` (dump_avail pairs), ``tables`` (page-table pages
+    by physical address), ``leaves`` (every leaf translation of the kernel map),
+    ``pt_pages``, ``extras`` and ``nodump`` (page frame numbers), ``memory`` (a
+    :class:`~pykvm.synth.truth.PhysicalMemory`), ``kernel`` (the
+    :class:`~pykvm.synth.kernel.SynthKernel`), and the scalar facts ``kernphys``,
+    ``kpml4phys``, ``nkpt``,
     ``kernel_vm_end``, ``vm_min``, ``dmap_limit`` and ``msgbuf``; the bulk range is
     ``bulk_va``, ``bulk_pa`` and ``bulk_len`` (all 0 without ``bulk_mib``).
     """
@@ -185,12 +203,11 @@ class Amd64Machine:
             raise ValueError("physmem_gib must be between 1 and 256")
         if not 0 <= bulk_mib <= BULK_MAX_MIB or bulk_mib % 2:
             raise ValueError(f"bulk_mib must be an even number of MiB from 0 to {BULK_MAX_MIB}")
-        self.seed = seed
+        rng = Rng(seed, "phys")
+        super().__init__(seed, rng, page_size=PAGE_SIZE, entry_size=8, byteorder="little")
         self.kernphys = kernphys
         self.vm_min = vm_min
-        self.kernel = SynthKernel(seed, extra_symbols)
-        rng = Rng(seed, "phys")
-        self._rng = rng
+        self.kernel = SynthKernel(SPEC, seed, extra_symbols)
 
         # ---- how many boot page-table pages follow the image
         self.nkpml4e = 512 - pml4_index(vm_min)
@@ -213,33 +230,17 @@ class Amd64Machine:
             raise ValueError("the bulk range does not fit in the KERNBASE GiB")
 
         # ---- physical memory
-        self.segments = self._make_segments(physmem_gib)
-        self._seg_starts = [s for s, _ in self.segments]
-        self.physmem = sum(e - s for s, e in self.segments)
-        self.max_pa = self.segments[-1][1]
+        self.set_segments(self._make_segments(physmem_gib))
         self.dmap_limit = max(4, -(-self.max_pa // GIB)) * GIB
 
         # ---- page tables and mappings
-        self.tables: dict[int, bytearray] = {}
-        self.leaves: list[Leaf] = []
         self.pt_pages: list[PtPage] = []
-        self.extras: set[int] = set()
-        self.nodump: set[int] = set()
-        self._used: set[int] = set()
-        self._reserved: list[tuple[int, int]] = []
-        self._overrides: dict[int, bytes] = {}
         self.hole_targets: list[int] = []
         self._build_tables()
         self._build_msgbuf()
         self._fill_kernel_vars()
-        self.leaves.sort(key=lambda leaf: leaf.va)
-
-        image = self.kernel.memory_image()
-        for i in range(0, len(image), PAGE_SIZE):
-            self._overrides[(self.kernphys + i) >> PAGE_SHIFT] = image[i : i + PAGE_SIZE]
-        for pa, table in self.tables.items():
-            self._overrides[pa >> PAGE_SHIFT] = bytes(table)
-        self.memory = PhysicalMemory(lambda pa: page_bytes(seed, pa), self._overrides)
+        self.place(self.kernphys, self.kernel.memory_image())
+        self.finish()
 
     # ------------------------------------------------------------------ physical layout
     def _make_segments(self, physmem_gib: int | None) -> list[tuple[int, int]]:
@@ -286,62 +287,16 @@ class Amd64Machine:
             segs.append((big_start, big_start + (big & ~(PAGE_SIZE - 1))))
         return segs
 
-    def dumpable(self, pa: int) -> bool:
-        """True when physical ``pa`` lies inside a dump_avail range."""
-        i = bisect_right(self._seg_starts, pa) - 1
-        return i >= 0 and pa < self.segments[i][1]
-
-    def _is_free(self, pfn: int) -> bool:
-        if pfn in self._used:
-            return False
-        pa = pfn << PAGE_SHIFT
-        if not self.dumpable(pa):
-            return False
-        return not any(s <= pa < e for s, e in self._reserved)
-
     def _mid_segments(self) -> list[tuple[int, int]]:
         # the ranges of the first GiBs, without the 1 GiB mapping's, the huge and the bulk range
         bulk = (self.bulk_pa, self.bulk_pa + self.bulk_len) if self.bulk_len else None
         return [(s, e) for s, e in self.segments if s < self.g1_phys and (s, e) != bulk]
 
-    def _pool_segments(self) -> list[tuple[int, int]]:
-        # random pages come only from the ranges of the first GiBs (not the bulk range)
+    def pool_segments(self) -> list[tuple[int, int]]:
+        """Random pages come only from the ranges of the first GiBs (not the bulk range)."""
         return self._mid_segments()
 
-    def alloc(self, count: int = 1) -> int:
-        """Allocate ``count`` physically contiguous free pages at a random place."""
-        rng = self._rng
-        pool = self._pool_segments()
-        total = sum(e - s for s, e in pool)
-        for _ in range(1000):
-            pick = rng.below(total) & ~(PAGE_SIZE - 1)
-            for s, e in pool:
-                if pick < e - s:
-                    pa = (s + pick) & ~(PAGE_SIZE - 1)
-                    break
-                pick -= e - s
-            else:  # pragma: no cover - pick < total always lands
-                continue
-            pfn = pa >> PAGE_SHIFT
-            if all(self._is_free(pfn + i) for i in range(count)):
-                for i in range(count):
-                    self._used.add(pfn + i)
-                return pa
-        raise RuntimeError("synthetic machine ran out of free pages")
-
     # ------------------------------------------------------------------ page tables
-    def _new_table(self, pa: int) -> int:
-        self.tables[pa] = bytearray(PAGE_SIZE)
-        self._used.add(pa >> PAGE_SHIFT)
-        return pa
-
-    def _set(self, table_pa: int, index: int, value: int) -> None:
-        _U64.pack_into(self.tables[table_pa], index * 8, value)
-
-    def get_entry(self, table_pa: int, index: int) -> int:
-        """Return entry ``index`` of the page-table page at ``table_pa``."""
-        return int(_U64.unpack_from(self.tables[table_pa], index * 8)[0])
-
     def _child(self, table_pa: int, index: int) -> int:
         entry = self.get_entry(table_pa, index)
         if not entry & PG_V or entry & PG_PS:
@@ -360,20 +315,20 @@ class Amd64Machine:
         pd = self._child(pdp, pdp_index(va))
         pt = self._child(pd, pd_index(va))
         entry = (pa & PG_FRAME) | flags
-        self._set(pt, pt_index(va), entry)
-        self.leaves.append(Leaf(va, PAGE_SIZE, pa, entry))
+        self.set_entry(pt, pt_index(va), entry)
+        self.add_leaf(va, PAGE_SIZE, pa, entry, entry_prot(entry))
 
     def _map2m(self, va: int, pa: int, flags: int) -> None:
         pdp = self._child(self.kpml4phys, pml4_index(va))
         pd = self._child(pdp, pdp_index(va))
         entry = (pa & PG_PS_FRAME) | flags | PG_PS
-        self._set(pd, pd_index(va), entry)
-        self.leaves.append(Leaf(va, NBPDR, pa, entry))
+        self.set_entry(pd, pd_index(va), entry)
+        self.add_leaf(va, NBPDR, pa, entry, entry_prot(entry))
 
     def _link_pt(self, va: int, pt_pa: int) -> None:
         pdp = self._child(self.kpml4phys, pml4_index(va))
         pd = self._child(pdp, pdp_index(va))
-        self._set(pd, pd_index(va), pt_pa | PG_V | PG_RW | PG_A | PG_M)
+        self.set_entry(pd, pd_index(va), pt_pa | PG_V | PG_RW | PG_A | PG_M)
         self.pt_pages.append(PtPage(va & ~(NBPDR - 1), pt_pa))
 
     def _build_tables(self) -> None:
@@ -381,42 +336,42 @@ class Amd64Machine:
         kernphys = self.kernphys
         # Boot page tables right after the image, in create_pagetables() order.
         cursor = kernphys + self.kernel.image_len
-        self._reserved.append((kernphys - KERNLOAD, kernphys + self.kspan))
-        self._reserved.append((self.sp_pa, self.sp_pa + NBPDR))
+        self.reserve(kernphys - KERNLOAD, kernphys + self.kspan)
+        self.reserve(self.sp_pa, self.sp_pa + NBPDR)
         # the chunk of the superpage that straddles the end of the first middle range
         mid_start, mid_end = self.segments[self._kernel_seg_index() + 1]
         self.straddle_pa = (mid_end - 1) & ~(NBPDR - 1)
         assert self.straddle_pa >= mid_start
-        self._reserved.append((self.straddle_pa, mid_end))
-        kpt = [self._new_table(cursor + i * PAGE_SIZE) for i in range(self.nkpt)]
+        self.reserve(self.straddle_pa, mid_end)
+        kpt = [self.new_table(cursor + i * PAGE_SIZE) for i in range(self.nkpt)]
         cursor += self.nkpt * PAGE_SIZE
-        self.kpml4phys = self._new_table(cursor)
+        self.kpml4phys = self.new_table(cursor)
         cursor += PAGE_SIZE
         kslot0 = pml4_index(self.vm_min)
         kpdp = {}
         for slot in range(kslot0, 512):
-            kpdp[slot] = self._new_table(cursor)
-            self._set(self.kpml4phys, slot, cursor | PG_V | PG_RW | PG_A | PG_M)
+            kpdp[slot] = self.new_table(cursor)
+            self.set_entry(self.kpml4phys, slot, cursor | PG_V | PG_RW | PG_A | PG_M)
             cursor += PAGE_SIZE
-        kpd = self._new_table(cursor)
+        kpd = self.new_table(cursor)
         cursor += PAGE_SIZE
-        dmpdp = self._new_table(cursor)
+        dmpdp = self.new_table(cursor)
         cursor += PAGE_SIZE
-        dmpd = self._new_table(cursor)
+        dmpd = self.new_table(cursor)
         cursor += PAGE_SIZE
         assert cursor == kernphys + self.kspan
 
         # Direct map: first GiB by 2 MiB pages, then 1 GiB pages (always RW, NX).
-        self._set(self.kpml4phys, DMPML4I, dmpdp | PG_V | PG_RW | PG_A | PG_M)
+        self.set_entry(self.kpml4phys, DMPML4I, dmpdp | PG_V | PG_RW | PG_A | PG_M)
         dflags = PG_V | PG_RW | PG_A | PG_M | PG_PS | PG_G | PG_NX
-        self._set(dmpdp, 0, dmpd | PG_V | PG_RW | PG_A | PG_M)
+        self.set_entry(dmpdp, 0, dmpd | PG_V | PG_RW | PG_A | PG_M)
         for j in range(512):
-            self._set(dmpd, j, (j * NBPDR) | dflags)
+            self.set_entry(dmpd, j, (j * NBPDR) | dflags)
         for g in range(1, self.dmap_limit // GIB):
-            self._set(dmpdp, g, (g * GIB) | dflags)
+            self.set_entry(dmpdp, g, (g * GIB) | dflags)
 
         # KERNBASE GiB: nkpt page-table pages mapping the low 2 MiB and the image.
-        self._set(kpdp[511], pdp_index(KERNBASE), kpd | PG_V | PG_RW | PG_A | PG_M)
+        self.set_entry(kpdp[511], pdp_index(KERNBASE), kpd | PG_V | PG_RW | PG_A | PG_M)
         for i, pt in enumerate(kpt):
             self._link_pt(KERNBASE + i * NBPDR, pt)
         low_base = kernphys - KERNLOAD
@@ -446,7 +401,7 @@ class Amd64Machine:
         self._map2m(self.sp_va, self.sp_pa, sp_flags)
         self.gap_pde_va = self.sp_va + NBPDR
         tail_va = self.sp_va + 2 * NBPDR
-        pt3 = self._new_table(self.alloc())
+        pt3 = self.new_table(self.alloc())
         self._link_pt(tail_va, pt3)
         self.tail_pt_va = tail_va
         for idx in sorted(rng.sample(range(NPTEPG), rng.between(3, 8))):
@@ -461,26 +416,16 @@ class Amd64Machine:
         g_kmem, g_1g = rng.sample(range(below), 2)
         self.kmem_va = self.vm_min + g_kmem * GIB
         self.g1_va = self.vm_min + g_1g * GIB
-        self._set(
-            kpdp[pml4_index(self.g1_va)],
-            pdp_index(self.g1_va),
-            self.g1_phys | PG_V | PG_RW | PG_A | PG_M | PG_PS | PG_G | PG_NX,
-        )
-        self.leaves.append(
-            Leaf(
-                self.g1_va,
-                GIB,
-                self.g1_phys,
-                self.g1_phys | PG_V | PG_RW | PG_A | PG_M | PG_PS | PG_G | PG_NX,
-            )
-        )
+        g1_entry = self.g1_phys | PG_V | PG_RW | PG_A | PG_M | PG_PS | PG_G | PG_NX
+        self.set_entry(kpdp[pml4_index(self.g1_va)], pdp_index(self.g1_va), g1_entry)
+        self.add_leaf(self.g1_va, GIB, self.g1_phys, g1_entry, entry_prot(g1_entry))
         for s, e in self.segments:
             if self.g1_phys <= s < self.g1_phys + GIB:
-                self._reserved.append((s, e))
+                self.reserve(s, e)
 
-        kmem_pd = self._new_table(self.alloc())
+        kmem_pd = self.new_table(self.alloc())
         self.kmem_pd_pa = kmem_pd
-        self._set(
+        self.set_entry(
             kpdp[pml4_index(self.kmem_va)],
             pdp_index(self.kmem_va),
             kmem_pd | PG_V | PG_RW | PG_A | PG_M,
@@ -488,7 +433,7 @@ class Amd64Machine:
         a = rng.below(NPTEPG - 4)
         pde_va = self.kmem_va + a * NBPDR
         self.kmem_pt_va = pde_va
-        pt1 = self._new_table(self.alloc())
+        pt1 = self.new_table(self.alloc())
         self._link_pt(pde_va, pt1)
         slots = rng.sample(range(NPTEPG), rng.between(40, 90))
         # a contiguous run: consecutive VA pages onto consecutive physical pages
@@ -525,7 +470,7 @@ class Amd64Machine:
         # a superpage straddling the end of the first middle range
         self.straddle_va = pde_va + 2 * NBPDR
         self._map2m(self.straddle_va, self.straddle_pa, PG_V | PG_RW | PG_A | PG_M | PG_G | PG_NX)
-        pt2 = self._new_table(self.alloc())
+        pt2 = self.new_table(self.alloc())
         self._link_pt(pde_va + 3 * NBPDR, pt2)
         self.kmem_pt2_va = pde_va + 3 * NBPDR
         for idx in sorted(rng.sample(range(NPTEPG - 32), rng.between(3, 10))):
@@ -561,7 +506,7 @@ class Amd64Machine:
         mid_start = self.segments[ki + 1][0]
         bait = mid_start - PAGE_SIZE
         self.quirk_alias_pa = self.segments[ki][1] - PAGE_SIZE
-        self._used.add(self.quirk_alias_pa >> PAGE_SHIFT)
+        self.use(self.quirk_alias_pa)
         last_mid_end = max(e for s, e in self._mid_segments())
         mid_hole = _round_up(last_mid_end, NBPDR) + 7 * NBPDR
         past = self.segments[-1][1] + 3 * MIB
@@ -572,57 +517,34 @@ class Amd64Machine:
 
     # ------------------------------------------------------------------ msgbuf and vars
     def _build_msgbuf(self) -> None:
-        rng = self._rng
-        k = self.kernel
-        lines = [
-            "---<<BOOT>>---",
-            k.version_string.rstrip("\n").split("\n")[0],
-            "    root@synth.example.org:/usr/obj/usr/src/amd64.amd64/sys/SYNTH amd64",
-            "FreeBSD clang version 18.1.6 (https://github.com/llvm/llvm-project.git)",
-            "CPU: Synthetic(R) Processor @ 2.40GHz (2400.00-MHz K8-class CPU)",
-            f"real memory  = {self.physmem} ({self.physmem >> 20} MB)",
-            f"avail memory = {self.physmem - self.kspan} ({(self.physmem - self.kspan) >> 20} MB)",
-            f'Event timer "LAPIC" quality 600, hz {k.hz}',
-        ]
-        for i in range(rng.between(4, 60)):
-            lines.append(f"synth{i}: <Synthetic device {rng.below(1 << 16):04x}> on pci0")
-        lines.append(f"panic: synthetic crash {self.seed}")
-        lines.append("Dumping ...")
-        self.msgbuf = ("\n".join(lines) + "\n").encode()
+        self.msgbuf = boot_messages(
+            self._rng,
+            self.kernel,
+            physmem=self.physmem,
+            avail=self.physmem - self.kspan,
+            cpu="Synthetic(R) Processor @ 2.40GHz (2400.00-MHz K8-class CPU)",
+            timer='Event timer "LAPIC" quality 600',
+        )
         npages = -(-len(self.msgbuf) // PAGE_SIZE)
         self.msgbuf_pa = self.alloc(npages)
-        padded = self.msgbuf.ljust(npages * PAGE_SIZE, b"\0")
-        for i in range(npages):
-            pfn = (self.msgbuf_pa >> PAGE_SHIFT) + i
-            self._overrides[pfn] = padded[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
-            self.extras.add(pfn)
+        self.place(self.msgbuf_pa, self.msgbuf)
+        first = self.msgbuf_pa >> PAGE_SHIFT
+        self.extras.update(range(first, first + npages))
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel
-        k.set_var("nkpt", struct.pack("<i", self.nkpt))
-        k.set_var("kernel_vm_end", struct.pack("<Q", self.kernel_vm_end))
-        k.set_var("physmem", struct.pack("<q", self.physmem >> PAGE_SHIFT))
-        words: list[int] = []
-        for s, e in self.segments:
-            words += [s, e]
-        k.set_var("dump_avail", struct.pack(f"<{len(words)}Q", *words))
-        k.set_var("KPML4phys", struct.pack("<Q", self.kpml4phys))
-        k.set_var("kernphys", struct.pack("<Q", self.kernphys))
+        k.set_int("nkpt", self.nkpt, signed=True)
+        k.set_int("kernel_vm_end", self.kernel_vm_end)
+        k.set_int("physmem", self.physmem >> PAGE_SHIFT, signed=True)
+        k.set_dump_avail(self.segments)
+        k.set_int("KPML4phys", self.kpml4phys)
+        k.set_int("kernphys", self.kernphys)
         k.finalize()
 
     # ------------------------------------------------------------------ views
     def kva_end(self) -> int:
         """``MAX(KERNBASE + nkpt * NBPDR, kernel_vm_end)`` as cpu_minidumpsys computes it."""
         return max(KERNBASE + self.nkpt * NBPDR, self.kernel_vm_end)
-
-    def ram_pfns_in(self, start: int, end: int) -> list[int]:
-        """Page frame numbers of dumpable pages in the physical range ``[start, end)``."""
-        out: list[int] = []
-        for s, e in self.segments:
-            lo, hi = max(s, start), min(e, end)
-            if lo < hi:
-                out.extend(range(lo >> PAGE_SHIFT, -(-hi // PAGE_SIZE)))
-        return out
 
     def minidump_pfns(self, version: int) -> list[int]:
         """The sorted page frame numbers ``cpu_minidumpsys`` of that era would dump.

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import os
 import pathlib
-from bisect import bisect_left
 from collections.abc import Callable
 
-from . import elfwriter as ew
-from .amd64 import (
+from .. import elfwriter as ew
+from ..fullcore import ElfCorePlan
+from ..minidump import MinidumpPlan
+from ..truth import (
+    AddressSpace,
+    GroundTruth,
+    SynthDump,
+    WalkPage,
+    kernel_regions,
+    leaf_ranges,
+    leaf_regions,
+    make_truth,
+    pick_holes,
+    pick_regions,
+)
+from .dumps import plan_elf_core, plan_minidump, write_elf_core, write_minidump
+from .machine import (
     DMAP_MAX_ADDRESS,
     DMAP_MIN_ADDRESS,
     GIB,
+    KERNBASE,
     MIB,
     NBPDR,
     NPTEPG,
-    PAGE_SHIFT,
     PAGE_SIZE,
     PG_FRAME,
     PG_PS,
@@ -26,10 +40,6 @@ from .amd64 import (
     Amd64Machine,
     entry_prot,
 )
-from .fullcore import write_elf_core
-from .kernel import IMAGE_VA, KERNBASE
-from .minidump import MinidumpPlan, plan_minidump, write_minidump
-from .truth import AddressSpace, GroundTruth, SynthDump, WalkPage
 
 AMD64_FORMATS = ("minidump-v1", "minidump-v2", "minidump-v3", "elf")
 
@@ -102,8 +112,9 @@ def build_amd64(
     kernel_path.write_bytes(machine.kernel.file_bytes())
 
     if fmt == "elf":
-        phdrs = write_elf_core(str(core_path), machine, dump_delta)
-        truth = _elf_truth(machine, phdrs)
+        core_plan = plan_elf_core(machine, dump_delta)
+        write_elf_core(str(core_path), core_plan, machine)
+        truth = _elf_truth(machine, core_plan)
     else:
         version = int(fmt[-1])
         plan = plan_minidump(machine, version)
@@ -113,35 +124,6 @@ def build_amd64(
 
 
 # ---------------------------------------------------------------------------- truth
-def _runs(pfns: list[int]) -> list[tuple[int, int]]:
-    """Merge sorted page frame numbers into physical ``(start, end)`` intervals."""
-    out: list[tuple[int, int]] = []
-    for pfn in pfns:
-        pa = pfn << PAGE_SHIFT
-        if out and out[-1][1] == pa:
-            out[-1] = (out[-1][0], pa + PAGE_SIZE)
-        else:
-            out.append((pa, pa + PAGE_SIZE))
-    return out
-
-
-def _symbol_truth(
-    machine: Amd64Machine,
-) -> tuple[dict[str, int], dict[str, list[int]], dict[str, int]]:
-    symbols: dict[str, int] = {}
-    types: dict[str, int] = {}
-    every: dict[str, list[int]] = {}
-    for sym in machine.kernel.symbols():
-        if not sym.name:
-            continue
-        every.setdefault(sym.name, []).append(sym.value)
-        if sym.name not in symbols:
-            symbols[sym.name] = sym.value
-            types[sym.name] = sym.nlist_type
-    duplicates = {name: values for name, values in every.items() if len(values) > 1}
-    return symbols, duplicates, types
-
-
 def _make_truth(
     machine: Amd64Machine,
     *,
@@ -156,40 +138,34 @@ def _make_truth(
     layout: dict[str, int],
 ) -> GroundTruth:
     """Assemble the GroundTruth of ``machine`` as seen through one dump format."""
-    symbols, duplicates, types = _symbol_truth(machine)
     regions, holes, kinds = _samples(machine, space, fmt)
-    return GroundTruth(
+    return make_truth(
+        machine.kernel,
         fmt=fmt,
         version=version,
-        page_size=PAGE_SIZE,
         kernbase=kernbase,
-        KERNBASE=KERNBASE,
+        dump_avail=machine.segments,
+        dumped_pages=dumped_pages,
+        msgbuf=machine.msgbuf,
+        space=space,
+        offsets=offsets,
+        regions=regions,
+        holes=holes,
+        hole_kinds=kinds,
+        walk=walk,
+        phdrs=phdrs,
+        layout=layout,
+        leaves=machine.leaves,
+        page_size=PAGE_SIZE,
         vm_min_kernel_address=machine.vm_min,
         dmapbase=DMAP_MIN_ADDRESS,
         dmapend=DMAP_MAX_ADDRESS,
         kernphys=machine.kernphys,
-        kpml4phys=machine.kpml4phys,
         kernel_vm_end=machine.kernel_vm_end,
+        kpml4phys=machine.kpml4phys,
         nkpt=machine.nkpt,
-        dump_avail=list(machine.segments),
-        physmem=machine.physmem,
-        dumped_pages=dumped_pages,
-        msgbuf=machine.msgbuf,
-        symbols=symbols,
-        duplicates=duplicates,
-        nlist_types=types,
-        symbol_table=machine.kernel.symbols(),
-        variables=machine.kernel.var_values(),
-        regions=regions,
-        holes=holes,
-        walk=walk,
-        phdrs=phdrs,
-        layout=layout,
-        leaves=list(machine.leaves),
-        hole_kinds=kinds,
+        extras={"kpml4phys": machine.kpml4phys, "nkpt": machine.nkpt},
         bulk=(machine.bulk_va, machine.bulk_len) if machine.bulk_len else None,
-        _space=space,
-        _offsets=offsets,
     )
 
 
@@ -199,11 +175,9 @@ def _minidump_truth(machine: Amd64Machine, plan: MinidumpPlan, fmt: str) -> Grou
         lo, hi = KERNBASE, machine.kernel_vm_end
     else:
         lo, hi = machine.vm_min, machine.vm_min + len(plan.pmap) // PAGE_SIZE * GIB
-    ranges = [
-        (leaf.va, leaf.va + leaf.size, leaf.pa) for leaf in machine.leaves if lo <= leaf.va < hi
-    ]
+    ranges = leaf_ranges(machine.leaves, lo, hi)
     ranges.append((DMAP_MIN_ADDRESS, DMAP_MAX_ADDRESS, 0))
-    space = AddressSpace(ranges, _runs(plan.pfns), machine.memory)
+    space = AddressSpace(ranges, plan.readable(), machine.memory)
     return _make_truth(
         machine,
         fmt=fmt,
@@ -218,19 +192,10 @@ def _minidump_truth(machine: Amd64Machine, plan: MinidumpPlan, fmt: str) -> Grou
     )
 
 
-def _elf_truth(machine: Amd64Machine, phdrs: list[ew.Phdr]) -> GroundTruth:
-    ranges = [(leaf.va, leaf.va + leaf.size, leaf.pa) for leaf in machine.leaves]
+def _elf_truth(machine: Amd64Machine, plan: ElfCorePlan) -> GroundTruth:
+    ranges = leaf_ranges(machine.leaves)
     ranges.append((DMAP_MIN_ADDRESS, DMAP_MIN_ADDRESS + machine.dmap_limit, 0))
     space = AddressSpace(ranges, machine.segments, machine.memory)
-    loads = [p for p in phdrs if p.p_type == ew.PT_LOAD]
-    starts = [p.p_paddr for p in loads]
-
-    def offset_of(pa: int) -> int:
-        i = bisect_left(starts, pa + 1) - 1
-        if i < 0 or pa >= loads[i].p_paddr + loads[i].p_memsz:
-            return -1
-        return loads[i].p_offset + pa - loads[i].p_paddr
-
     return _make_truth(
         machine,
         fmt="elf",
@@ -238,9 +203,9 @@ def _elf_truth(machine: Amd64Machine, phdrs: list[ew.Phdr]) -> GroundTruth:
         kernbase=machine.vm_min,
         dumped_pages=machine.physmem // PAGE_SIZE,
         space=space,
-        offsets=offset_of,
+        offsets=plan.offset_of_paddr,
         walk=[],
-        phdrs=list(phdrs),
+        phdrs=list(plan.phdrs),
         layout={},
     )
 
@@ -326,14 +291,8 @@ def _samples(
     """Pick readable regions and failing addresses for this format's view of the machine."""
     k = machine.kernel
     dmap = DMAP_MIN_ADDRESS
-    want: list[tuple[int, int]] = [
-        (k.var_address("version"), len(k.version_string)),
-        (IMAGE_VA, 64),  # the ELF header, mapped by the first PT_LOAD
-        (IMAGE_VA + k.data_off, k.data_size),
-        (IMAGE_VA + k.text_off + PAGE_SIZE - 24, 48),
-        (k.var_address("KPML4phys"), 8),
-        (k.var_address("ostype"), 8),
-        (k.var_address("hz"), 4),
+    want = kernel_regions(k, ("KPML4phys", "ostype", "hz"))
+    want += [
         (machine.sp_va, PAGE_SIZE),
         (machine.sp_va + 0x7FF8, 16),
         (machine.sp_va + NBPDR - PAGE_SIZE, PAGE_SIZE),
@@ -354,10 +313,8 @@ def _samples(
         (g_va + (ge - gs) - PAGE_SIZE, PAGE_SIZE),
     ]
     for pfn in sorted(machine.extras)[:6]:
-        want.append((dmap + (pfn << PAGE_SHIFT), PAGE_SIZE))
-    small = [leaf for leaf in machine.leaves if leaf.size == PAGE_SIZE]
-    for leaf in small[:: max(1, len(small) // 48)]:
-        want.append((leaf.va, PAGE_SIZE))
+        want.append((dmap + pfn * PAGE_SIZE, PAGE_SIZE))
+    want += leaf_regions(machine.leaves, PAGE_SIZE)
     for va in machine.big_vas[:4]:
         want.append((va, PAGE_SIZE))
     seg_mid = machine.segments[-1]
@@ -370,16 +327,8 @@ def _samples(
             (bva + blen - PAGE_SIZE, PAGE_SIZE),
             (dmap + machine.bulk_pa + PAGE_SIZE, PAGE_SIZE),
         ]
-    regions: list[tuple[int, bytes]] = []
-    for va, size in want:
-        data = space.read(va, size)
-        if data is not None:
-            regions.append((va, data))
-    must = [IMAGE_VA, k.var_address("version"), machine.sp_va, dmap + machine.msgbuf_pa]
-    got = {va for va, _ in regions}
-    missing = [hex(va) for va in must if va not in got]
-    if missing:
-        raise AssertionError(f"synthetic machine: expected readable {missing} ({fmt})")
+    must = [k.image_va, k.var_address("version"), machine.sp_va, dmap + machine.msgbuf_pa]
+    regions = pick_regions(space, want, must, fmt)
 
     cands: list[tuple[str, int]] = [
         ("invalid-pde", machine.gap_pde_va + 0x10),
@@ -424,12 +373,7 @@ def _samples(
     cands.append(("dmap-not-dumped", dmap + probe))
     cands.append(("dmap-not-dumped", dmap + machine.kmem_pd_pa))
     cands.append(("below-kernbase-v1", machine.run_va))
-    holes: list[int] = []
-    kinds: list[str] = []
-    for kind, va in cands:
-        if space.read(va, 1) is None:
-            holes.append(va)
-            kinds.append(kind)
+    holes, kinds = pick_holes(space, cands)
     return regions, holes, kinds
 
 
