@@ -195,11 +195,14 @@ class MipsMinidump(Backend):
         bitmap_off = dump_avail_off + round_page(dumpavailsize, MIPS_PAGE_SIZE)
         pte_off = bitmap_off + round_page(self.bitmapsize, MIPS_PAGE_SIZE)
         sparse_off = pte_off + round_page(self.ptesize, MIPS_PAGE_SIZE)
-        # The kernel's bitmap is a BITSET of long: 32 bits on o32 and n32, 64 on n64.
+        # Version 2 writers keep the bitmap as a BITSET of long (32 bits on o32 and n32,
+        # 64 on n64); the version 1 writer (FreeBSD 12 and earlier) used uint32_t words on
+        # every ABI (minidump_machdep.c: "uint32_t *vm_page_dump").
+        word_bits = 64 if self._is64 and version == MINIDUMP_VERSION else 32
         self.pages: SparsePages = init_sparse(
             core, dumpavailsize=dumpavailsize, dump_avail_off=dump_avail_off,
             bitmapsize=self.bitmapsize, bitmap_off=bitmap_off, sparse_off=sparse_off,
-            page_size=MIPS_PAGE_SIZE, endian=endian, word_bits=64 if self._is64 else 32)
+            page_size=MIPS_PAGE_SIZE, endian=endian, word_bits=word_bits)
         pmap = read_pmap(core, self.ptesize, pte_off)
         self.nptes = self.ptesize // self.pte_size
         ptes = array(_ARRAY_CODE[self.pte_size])

@@ -137,8 +137,9 @@ def make_dump(tmp: Path, *, abi: str, endian: str, ptes: dict[int, int],
     if version == 1:
         avail = [(0, bitmapsize * 8 * PS)]
     width = 4 if abi == "o32" else 8
-    w = word_bits or (64 if is64 else 32)
-    # bitmap: BITSET of long words in kernel byte order
+    # version 2: a BITSET of long words; version 1 (FreeBSD <= 12): uint32_t words on every ABI
+    w = word_bits or (64 if is64 and version == 2 else 32)
+    # bitmap in kernel byte order
     words = [0] * (bitmapsize * 8 // w)
     ids = {pa: bit_id(avail, pa) for pa in pages}
     for b in ids.values():
