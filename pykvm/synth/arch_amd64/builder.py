@@ -330,15 +330,14 @@ def _samples(
     must = [k.image_va, k.var_address("version"), machine.sp_va, dmap + machine.msgbuf_pa]
     regions = pick_regions(space, want, must, fmt)
 
+    # a GiB of kernel VA below KERNBASE that neither kmem nor the 1 GiB mapping uses (with
+    # small_kva both GiBs may be taken: then there is none)
+    free_gibs = [g for g in range(machine.vm_min, KERNBASE, GIB)
+                 if g not in (machine.kmem_va, machine.g1_va)]
     cands: list[tuple[str, int]] = [
         ("invalid-pde", machine.gap_pde_va + 0x10),
         ("invalid-pde", machine.kmem_invalid_pde_va + 0x2000),
-        (
-            "unmapped-kva-gib",
-            machine.vm_min + 0x5000
-            if machine.vm_min + GIB <= min(machine.kmem_va, machine.g1_va)
-            else KERNBASE - GIB + 0x5000,
-        ),
+        *([("unmapped-kva-gib", free_gibs[0] + 0x5000)] if free_gibs else []),
         ("above-kva", 0xFFFFFFFFC0001000),
         ("user", 0x1000),
         ("user", 0x00007FFFFFFFF000),
