@@ -28,8 +28,28 @@ pykvm departures (formats.md 14):
   size from the PTE itself; ``kp_offset`` is looked up on 4 KiB pages.
 * HPT translation: a kernel address whose 4 KiB search fails is searched
   again as a 16 MiB page (segments holding large pages, such as the
-  ``vm_page_array`` of a kernel without a direct map, which libkvm's software
-  SLB does not mark large).  Only addresses libkvm cannot translate change.
+  ``vm_page_array``, which libkvm's software SLB does not mark large).
+* HPT segments: the kernel gives every segment but the user window
+  (``USER_ADDR``) its ``KERNEL_VSID`` when first touched
+  (``handle_kernel_slb_spill`` -> ``kernel_va_to_slbv``, sys/powerpc/aim/slb.c),
+  so a kernel PTE in any such segment is a mapping the hardware uses:
+  ``vm_page_array`` at 0xd000000000000000 (``moea64_page_array_startup``),
+  direct-map RAM above ``dmapbase + bitmapsize * 8 * 4096`` (version 2
+  bitmaps skip the holes between ``dump_avail`` ranges) and the VA = PA
+  mapping of the page table that ``mmu_g5`` makes without a direct map
+  (``moea64_bootstrap_native``).  libkvm's software SLB only covers kernbase
+  to kernend and that part of the direct map.  Translation and the walk use
+  the kernel's segments; where no PTE is found (or the walk meets a VSID no
+  kernel segment has) libkvm's messages and early stop are kept.
+* HPT byte order: ``mmu_phyp`` stores each ``H_READ`` result as a native
+  integer (sys/powerpc/pseries/mmu_phyp.c ``mphyp_dump_pmap``), so its page
+  table is in the kernel's byte order; ``mmu_g5`` dumps the table as it is
+  in memory, big-endian (moea64_native.c).  libkvm reads both big-endian.
+* Radix translation: the kernel's tree serves quadrant 3 effective
+  addresses of its 52-bit space (``RTS_SIZE``, sys/powerpc/aim/mmu_radix.c),
+  0xc000000000000000 to 0xc00fffffffffffff; any other address takes a
+  segment interrupt (Power ISA 3.0) and is invalid.  libkvm indexes the root
+  with bits 39-51 only and reads other mappings' bytes for them.
 * The software SLB is not materialised: segment lookups by ESID and by VSID
   are computed (``KERNEL_VSID`` is a bijection), so ``cannot allocate MMU
   data`` and ``cannot allocate slbs`` cannot occur.
@@ -129,6 +149,11 @@ PTEG_SIZE = 8 * PTE_SIZE
 #: (AVA_PAGE_SHIFT(b), VA_PAGE_SHIFT(b)) for the two base page sizes.
 PAGE_SHIFTS = {PPC64_PAGE_SHIFT: (0, 11), LP_PAGE_SHIFT: (1, 0)}
 
+#: ``USER_ADDR`` (sys/powerpc/include/sr.h): the segment through which the kernel reaches
+#: the current process (copyin/copyout); it holds a user VSID, never a kernel one.
+USER_ADDR = 0xC00FFFFFF0000000
+USER_ESID = USER_ADDR >> SEGMENT_SHIFT
+
 _ESID_BITS = 36
 _ESID_MASK = (1 << _ESID_BITS) - 1
 #: Inverse of the KERNEL_VSID multiplier modulo 2**36 (the multiplier is odd).
@@ -150,9 +175,12 @@ RPTE_EAA_W = 0x2
 RPTE_EAA_X = 0x1
 #: radix_lookup's level shifts, root first.
 RADIX_SHIFTS = (RADIX_L1_SHIFT, RADIX_L2_SHIFT, RADIX_L3_SHIFT, PPC64_PAGE_SHIFT)
+#: The effective addresses the kernel's radix tree translates: quadrant 3 (EA bits 62-63)
+#: with bits 52-61 clear, the tree being 52 bits (mmu_radix.c ``RTS_SIZE``); the hardware
+#: raises a segment interrupt for the others (Power ISA 3.0, radix tree translation).
+RADIX_EA_CHECK_MASK = 0xFFF0000000000000
+RADIX_KERNEL_EA = 0xC000000000000000
 
-_PTEG = struct.Struct(">16Q")
-_PTE = struct.Struct(">QQ")
 _ROOT = struct.Struct(f">{RADIX_ROOT_ENTRIES}Q")
 _TABLE = struct.Struct(f">{RADIX_ENTRIES}Q")
 
@@ -269,6 +297,11 @@ class HptMmu(_Mmu):
         self.nptegs = self.pmapsize // PTEG_SIZE
         self.hmask = self.nptegs - 1
         self.large_dmap = h["hw_direct_map"] != 0
+        # mmu_phyp's dumpsys_dump_pmap stores H_READ results natively (pykvm; libkvm: be64toh)
+        order = md.kd.kernel.ehdr.endian if cstr_equals(h["mmu_name"], PPC64_MMU_PHYP) else ">"
+        self.pte_order: str = order
+        self._pteg = struct.Struct(f"{order}16Q")
+        self._pte = struct.Struct(f"{order}QQ")
         self.slb_init(h["kernend"], h["bitmapsize"])
 
     def slb_init(self, kernend: int, bitmapsize: int) -> None:
@@ -277,7 +310,8 @@ class HptMmu(_Mmu):
         Entry k of the VM area covers ESID ``(kernbase >> 28) + k`` while its
         start is below ``kernend``; the direct map follows up to
         ``min(dmapend, dmapbase + maxmem)``.  Both ranges are kept as
-        (first ESID, count) instead of an array of entries.
+        (first ESID, count) instead of an array of entries.  This is libkvm's
+        table; :meth:`kernel_segment` is the kernel's.
         """
         maxmem = bitmapsize * 8 * PPC64_PAGE_SIZE
         self.vm_esid = self.kernbase >> SEGMENT_SHIFT
@@ -293,22 +327,33 @@ class HptMmu(_Mmu):
             return 0
         return -(-(end - start) // SEGMENT_LENGTH)
 
-    def slb_search(self, ea: int) -> tuple[int, int] | None:
-        """``slb_search``: (VSID, base page shift) of the segment holding ``ea``."""
-        esid = ea >> SEGMENT_SHIFT
+    def libkvm_segment(self, esid: int) -> int | None:
+        """The base page shift of libkvm's software SLB entry for ``esid``; None without one."""
         if 0 <= esid - self.vm_esid < self.vm_count:
-            return kernel_vsid(esid), PPC64_PAGE_SHIFT
+            return PPC64_PAGE_SHIFT
         if 0 <= esid - self.dmap_esid < self.dmap_count:
-            return kernel_vsid(esid), LP_PAGE_SHIFT if self.large_dmap else PPC64_PAGE_SHIFT
-        kd = self.kd
-        kd.err(kd.program, E.cformat(E.PPC64_HPT_NO_SEGMENT_EA, ea))
+            return LP_PAGE_SHIFT if self.large_dmap else PPC64_PAGE_SHIFT
         return None
 
+    @staticmethod
+    def kernel_segment(esid: int) -> bool:
+        """Whether the kernel gives ``esid`` its ``KERNEL_VSID`` (pykvm).
+
+        A kernel-mode access to a segment missing from the SLB is filled in by
+        ``handle_kernel_slb_spill`` with ``kernel_va_to_slbv(ea)`` (slb.c), for
+        every segment but ``USER_ADDR``'s, which trap() loads with the user VSID.
+        """
+        return esid != USER_ESID
+
     def slb_vsid_search(self, vsid: int) -> int | None:
-        """``slb_vsid_search``: the ESID of the first segment whose VSID is ``vsid``."""
+        """``slb_vsid_search``: the ESID of the segment whose VSID is ``vsid``.
+
+        pykvm looks in the kernel's segments (:meth:`kernel_segment`), which
+        include libkvm's; a VSID no kernel segment has stops the walk as in libkvm.
+        """
         esid = kernel_esid(vsid)
-        if esid is not None and (0 <= esid - self.vm_esid < self.vm_count
-                                 or 0 <= esid - self.dmap_esid < self.dmap_count):
+        if esid is not None and (self.kernel_segment(esid)
+                                 or self.libkvm_segment(esid) is not None):
             return esid
         kd = self.kd
         kd.err(kd.program, E.cformat(E.PPC64_HPT_NO_SEGMENT_VSID, vsid))
@@ -327,7 +372,7 @@ class HptMmu(_Mmu):
             pteg = h & self.hmask
             if pteg < 0 or pteg >= self.nptegs:
                 continue  # libkvm reads past its page map here
-            ptes = _PTEG.unpack_from(pmap, pteg * PTEG_SIZE)
+            ptes = self._pteg.unpack_from(pmap, pteg * PTEG_SIZE)
             for i in range(0, 16, 2):
                 hi = ptes[i]
                 if ((hi & (LPTEH_HID | LPTEH_VALID | LPTEH_B_MASK)) != hid | LPTEH_VALID
@@ -339,19 +384,58 @@ class HptMmu(_Mmu):
                 return hi, ptes[i + 1]
         return None
 
-    def pte_lookup(self, ea: int) -> tuple[int, int] | None:
-        """``pte_lookup``: segment, then PTE; messages stored on failure."""
-        seg = self.slb_search(ea)
-        if seg is None:
+    def search_both(self, esid: int, ea: int) -> tuple[int, int] | None:
+        """A 4 KiB, then a 16 MiB PTE for ``ea`` in the kernel segment ``esid`` (pykvm).
+
+        The segment's page size is ``kernel_va_to_slbv``'s choice (16 MiB for
+        the direct map and ``vm_page_array`` when the CPU has large pages), which
+        the dump does not record; the kernel never enters both sizes in one segment.
+        """
+        vsid = kernel_vsid(esid)
+        pte = self.pte_search(vsid, PPC64_PAGE_SHIFT, ea)
+        if pte is None:
+            pte = self.pte_search(vsid, LP_PAGE_SHIFT, ea)
+        return pte
+
+    def kernel_pte(self, ea: int) -> tuple[int, int] | None:
+        """The PTE the hardware uses for ``ea`` in a segment libkvm lacks, silently (pykvm)."""
+        esid = ea >> SEGMENT_SHIFT
+        if not self.kernel_segment(esid):
             return None
-        vsid, b = seg
+        return self.search_both(esid, ea)
+
+    def pte_lookup(self, ea: int) -> tuple[int, int] | None:
+        """``pte_lookup``: segment (``slb_search``), then PTE; messages stored on failure."""
+        kd = self.kd
+        esid = ea >> SEGMENT_SHIFT
+        b = self.libkvm_segment(esid)
+        if b is None:
+            pte = self.kernel_pte(ea)  # pykvm: a kernel segment libkvm's SLB lacks
+            if pte is None:
+                kd.err(kd.program, E.cformat(E.PPC64_HPT_NO_SEGMENT_EA, ea))
+            return pte
+        vsid = kernel_vsid(esid)
         pte = self.pte_search(vsid, b, ea)
         if pte is None and b == PPC64_PAGE_SHIFT:
             pte = self.pte_search(vsid, LP_PAGE_SHIFT, ea)  # pykvm: a large-page segment
         if pte is None:
-            kd = self.kd
             kd.err(kd.program, E.PPC64_HPT_PTE_NOT_FOUND)
         return pte
+
+    def translate(self, va: int, pte: tuple[int, int]) -> tuple[int, int]:
+        """The file offset and length for ``va`` through ``pte``, as ``ppc64mmu_hpt_kvatop``."""
+        hi, lo = pte
+        if hi & LPTEH_BIG:
+            pa = (lo & PTEL_LP_PA_MASK) | (va & ~PPC64_PAGE_MASK & LP_PAGE_MASK)
+        else:
+            pa = lo & PTEL_PA_MASK
+        off = self.pages.find(pa)
+        if off == -1:
+            kd = self.kd
+            kd.err(kd.program, E.cformat(E.PPC64_HPT_PA_ABSENT, pa))
+            return self.invalid(va)
+        pgoff = va & PPC64_PAGE_MASK
+        return off + pgoff, PPC64_PAGE_SIZE - pgoff
 
     def kvatop(self, va: int) -> tuple[int, int]:
         """``ppc64mmu_hpt_kvatop``: relocation, direct map, or a hashed page-table search."""
@@ -371,16 +455,10 @@ class HptMmu(_Mmu):
             if pte is None:
                 kd.err(kd.program, E.PPC64_HPT_PTE_INVALID)
                 return self.invalid(va)
-            hi, lo = pte
-            if hi & LPTEH_BIG:
-                pa = (lo & PTEL_LP_PA_MASK) | (va & ~PPC64_PAGE_MASK & LP_PAGE_MASK)
-            else:
-                pa = lo & PTEL_PA_MASK
-            off = self.pages.find(pa)
-            if off == -1:
-                kd.err(kd.program, E.cformat(E.PPC64_HPT_PA_ABSENT, pa))
-                return self.invalid(va)
-            return off + pgoff, PPC64_PAGE_SIZE - pgoff
+            return self.translate(va, pte)
+        pte = self.kernel_pte(va)  # pykvm: mapped below kernbase (no libkvm segment there)
+        if pte is not None:
+            return self.translate(va, pte)
         kd.err(kd.program, E.cformat(E.PPC64_HPT_NOT_DUMPED, va))
         return self.invalid(va)
 
@@ -424,7 +502,7 @@ class HptMmu(_Mmu):
         """``ppc64mmu_hpt_walk_pages``: every valid kernel PTE, in table order."""
         nptes = self.pmapsize // PTE_SIZE
         view = memoryview(self.pmap)[: nptes * PTE_SIZE]
-        for ptex, (hi, lo) in enumerate(_PTE.iter_unpack(view)):
+        for ptex, (hi, lo) in enumerate(self._pte.iter_unpack(view)):
             if not hi & LPTEH_VALID:
                 continue
             vsid = (hi & PTEH_AVA_VSID_MASK) >> PTEH_AVA_VSID_SHIFT
@@ -503,9 +581,16 @@ class RadixMmu(_Mmu):
         return None
 
     def kvatop(self, va: int) -> tuple[int, int]:
-        """``ppc64mmu_radix_kvatop``: relocation, direct map, or a radix lookup."""
+        """``ppc64mmu_radix_kvatop``: relocation, direct map, or a radix lookup.
+
+        pykvm first applies the hardware's check (:data:`RADIX_EA_CHECK_MASK`):
+        an effective address outside the kernel tree's quadrant-3, 52-bit space
+        is invalid, where libkvm would index the root with bits 39-51 alone.
+        """
         if va < self.dmapbase:
             va = (va + self.disp) & U64
+        if va & RADIX_EA_CHECK_MASK != RADIX_KERNEL_EA:
+            return self.invalid(va)  # pykvm: a segment interrupt on the hardware
         if self.dmapbase <= va <= self.dmapend:
             pa = (va - self.dmapbase) & U64
         elif va >= self.kernbase:

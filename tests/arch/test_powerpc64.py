@@ -310,8 +310,10 @@ class Hpt:
     def raw(self, pteg: int, hi: int, lo: int) -> int:
         return self._place(pteg, hi, lo)
 
-    def bytes(self) -> bytes:
-        return b"".join(struct.pack(">QQ", hi, lo) for hi, lo in self.ptes)
+    def bytes(self, order: str = ">") -> bytes:
+        """The table as the kernel dumps it: ``mmu_g5`` big-endian as in memory,
+        ``mmu_phyp`` in the kernel's byte order (``mphyp_dump_pmap`` stores native words)."""
+        return b"".join(struct.pack(order + "QQ", hi, lo) for hi, lo in self.ptes)
 
 
 def hpt_prot(lo: int) -> int:
@@ -323,18 +325,30 @@ def hpt_prot(lo: int) -> int:
     return prot
 
 
+#: One extra mapping for :func:`build_hpt`: (ea, pa, pte_lo bits, 16 MiB page).
+Extra = tuple[int, int, int, bool]
+
+
 def build_hpt(tmp: Path, *, endian: str = ">", hdr_endian: str | None = None,
               version: int = 2, hw_direct_map: int = 0, startkernel: int = STARTKERNEL,
-              mmu: bytes = b"mmu_phyp", stray_vsid: bool = False,
-              nptegs: int = NPTEGS) -> tuple[Minidump, dict[str, int]]:
-    """The HPT minidump all HPT tests share; returns it and named addresses."""
-    kb = KVA
+              mmu: bytes = b"mmu_phyp", stray_vsid: int | None = None,
+              nptegs: int = NPTEGS, kernbase: int = KVA, kernend: int | None = None,
+              extra: tuple[Extra, ...] = (), more_avail: tuple[tuple[int, int], ...] = (),
+              more_dumped: tuple[int, ...] = ()) -> tuple[Minidump, dict[str, int]]:
+    """The HPT minidump all HPT tests share; returns it and named addresses.
+
+    ``extra`` mappings are entered after the shared ones; ``more_avail`` ranges
+    and ``more_dumped`` pages extend ``dump_avail`` and the dumped pages;
+    ``stray_vsid`` adds a PTE with that VSID (the walk cannot place it).
+    """
+    kb = kernbase
     if version == 1:
         avail = [(0, 0x12000000)]
     else:
         avail = [(0, 0x4000000), (0x10000000, 0x12000000)]
+    avail += more_avail
     dumped = [0x100000, 0x101000, 0x102000, 0x103000, 0x200000, 0x5000, 0x300000, 0x7000,
-              0x11000000, 0x11005000, 0x1000000]
+              0x11000000, 0x11005000, 0x1000000, *more_dumped]
     pages = {pa: page_data(pa) for pa in dumped}
     hpt = Hpt(nptegs)
     addr = {
@@ -355,16 +369,20 @@ def build_hpt(tmp: Path, *, endian: str = ">", hdr_endian: str | None = None,
     add(addr["big"], 0x11000000, BW, big=True)        # a 16 MiB page in a 4 KiB segment
     if hw_direct_map:
         add(DMAPBASE + 0x1000000, 0x1000000, BW | NOEXEC, big=True)
+    for ea, pa, lo, big in extra:
+        add(ea, pa, lo, big=big)
     # entries the walk skips: a user VSID and the VRMA
     hpt.raw(5, (0x123 << 12) | 1, 0x9000 | BW)
     hpt.raw(6, (0x1FFFFFF << 24) | 1, 0xA000 | BW)
-    if stray_vsid:
-        # a kernel-looking VSID that no software SLB entry has (ESID of 0x5000...)
-        addr["stray"] = hpt.raw(7, (kvsid(0x5000000000000000 >> 28) << 12) | 1, 0xB000 | BW)
+    if stray_vsid is not None:
+        # a kernel-looking VSID that no kernel segment has
+        addr["stray"] = hpt.raw(7, (stray_vsid << 12) | 1, 0xB000 | BW)
     core = tmp / "vmcore"
+    pte_order = endian if mmu == b"mmu_phyp" else ">"
     offsets, hdr = write_minidump(
-        core, endian=endian, hdr_endian=hdr_endian, mmu=mmu, pmap=hpt.bytes(), avail=avail,
-        pages=pages, kernbase=kb, kernend=kb + 4 * SEG - 1, dmapbase=DMAPBASE,
+        core, endian=endian, hdr_endian=hdr_endian, mmu=mmu, pmap=hpt.bytes(pte_order),
+        avail=avail, pages=pages, kernbase=kb,
+        kernend=kb + 4 * SEG - 1 if kernend is None else kernend, dmapbase=DMAPBASE,
         dmapend=DMAPEND, startkernel=startkernel, hw_direct_map=hw_direct_map,
         version=version)
     kernel = make_kernel(tmp / "kernel", endian=endian,
@@ -495,8 +513,15 @@ def test_hpt_walk(tmp_path: Path, endian: str, hw_direct_map: int) -> None:
         assert len(seen) == 2
 
 
-def test_hpt_walk_unknown_vsid_stops(tmp_path: Path) -> None:
-    md, a = build_hpt(tmp_path, stray_vsid=True)
+USER_ESID = 0xC00FFFFFF0000000 >> 28   # USER_ADDR (sys/powerpc/include/sr.h)
+
+
+@pytest.mark.parametrize("vsid", [
+    kvsid(USER_ESID),              # the user window: the kernel never gives it a kernel VSID
+    KVSID_BIT | (1 << 40) | 0x123,  # KERNEL_VSID_BIT, but wider than any KERNEL_VSID
+], ids=["user-window", "too-wide"])
+def test_hpt_walk_unknown_vsid_stops(tmp_path: Path, vsid: int) -> None:
+    md, a = build_hpt(tmp_path, stray_vsid=vsid)
     with open_dump(md.kernel, md.core) as kd:
         got, rc = records(kd)
         # the walk reports every mapping in table order up to the stray PTE, then stops
@@ -505,8 +530,142 @@ def test_hpt_walk_unknown_vsid_stops(tmp_path: Path) -> None:
         assert len(want) < len(md.expect_walk)
         assert got == want
         assert rc is False
-        vsid = kvsid(0x5000000000000000 >> 28)
         assert kd.geterr() == f"slb_vsid_search: segment not found for VSID {vsid:#x}"
+
+
+# --- kernel segments libkvm's software SLB lacks (pykvm departure) -------------------
+#
+# A kernel-mode access to a segment missing from the SLB is filled in with
+# KERNEL_VSID(esid) (sys/powerpc/aim/slb.c handle_kernel_slb_spill ->
+# kernel_va_to_slbv), for every segment but USER_ADDR's; libkvm's slb_init only
+# covers kernbase..kernend and the direct map up to dmapbase + bitmapsize * 8 * 4096.
+
+PAGE_ARRAY = 0xD000000000000000   # mmu_oea64.c moea64_page_array_startup (NUMA)
+NEW_KVA = 0xC008000000000000      # VM_MIN_KERNEL_ADDRESS, FreeBSD 13+
+NEW_KVA_END = 0xC0080007FFFFFFFF  # VM_MAX_SAFE_KERNEL_ADDRESS
+
+
+@pytest.mark.parametrize("endian", [">", "<"])
+@pytest.mark.parametrize("kernbase", [NEW_KVA, KVA], ids=["kva-c008", "kva-e000"])
+def test_hpt_vm_page_array_segment(tmp_path: Path, endian: str, kernbase: int) -> None:
+    # vm_page_array mapped with a 16 MiB page in its own segment (moea64_map_range ->
+    # moea64_kenter_large; kernel_va_to_slbv marks the segment SLBV_L)
+    kernend = NEW_KVA_END if kernbase == NEW_KVA else None
+    md, _ = build_hpt(tmp_path, endian=endian, kernbase=kernbase, kernend=kernend,
+                      extra=((PAGE_ARRAY, 0x11000000, BW | NOEXEC, True),))
+    with open_dump(md.kernel, md.core) as kd:
+        assert kd.read2(PAGE_ARRAY + 0x5000 + 8, 8) == page_data(0x11005000)[8:16]
+        assert kd.read2(PAGE_ARRAY + 0x10, 4) == page_data(0x11000000)[0x10:0x14]
+        got, rc = records(kd)
+        assert got == md.expect_walk and rc is True
+        assert (0x11000000, PAGE_ARRAY, DMAPBASE + 0x11000000, R | W,
+                md.offset(0x11000000), 16 * MB) in got
+
+        def chain(va: int) -> tuple[str, ...]:
+            with pytest.raises(pykvm.FaultError) as ei:
+                kd.read2(va, 8)
+            return ei.value.chain
+
+        # inside the large page, a physical page that is not dumped: libkvm's PA message
+        assert chain(PAGE_ARRAY + 0x1000) == (
+            f"{HPT}: physical address 0x11001000 not in minidump",
+            f"invalid address ({PAGE_ARRAY + 0x1000:#x})")
+        # no PTE in the segment: libkvm's messages for an address it has no segment for
+        va = PAGE_ARRAY + 3 * 16 * MB
+        if kernbase == NEW_KVA:
+            assert chain(va) == (f"slb_search: segment not found for EA {va:#x}",
+                                 f"{HPT}: pte not valid", f"invalid address ({va:#x})")
+        else:
+            assert chain(va) == (f"{HPT}: virtual address {va:#x} not minidumped",
+                                 f"invalid address ({va:#x})")
+
+
+def test_hpt_segment_messages_unchanged_with_program(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a successful translation in a segment libkvm lacks stores and prints nothing
+    md, _ = build_hpt(tmp_path, kernbase=NEW_KVA, kernend=NEW_KVA_END,
+                      extra=((PAGE_ARRAY, 0x11000000, BW, True),))
+    kd = pykvm.Kvm("prog")
+    with pykvm.kvm._run_open(kd, str(md.kernel), str(md.core), 0,
+                             pykvm.symtab_resolver(str(md.kernel))):
+        assert kd.read2(PAGE_ARRAY + 0x5000, 4) == page_data(0x11005000)[:4]
+        assert kd.geterr() == ""
+    assert capsys.readouterr().err == ""
+
+
+def test_hpt_user_window_segment_is_not_a_kernel_segment(tmp_path: Path) -> None:
+    # a PTE with KERNEL_VSID(USER_ADDR >> 28) is never used by the hardware
+    ea = 0xC00FFFFFF0003000
+    md, _ = build_hpt(tmp_path, kernbase=NEW_KVA, kernend=NEW_KVA_END,
+                      extra=((ea, 0x7000, BW, False),))
+    with open_dump(md.kernel, md.core) as kd:
+        with pytest.raises(pykvm.FaultError) as ei:
+            kd.read2(ea, 8)
+        assert ei.value.chain == (f"slb_search: segment not found for EA {ea:#x}",
+                                  f"{HPT}: pte not valid", f"invalid address ({ea:#x})")
+        got, rc = records(kd)
+        assert rc is False
+        assert kd.geterr() == ("slb_vsid_search: segment not found for VSID "
+                               f"{kvsid(USER_ESID):#x}")
+
+
+HIGH = 0x200000000  # 8 GiB: far above dmapbase + bitmapsize * 8 * 4096
+
+
+@pytest.mark.parametrize("endian", [">", "<"])
+def test_hpt_walk_direct_map_above_bitmap_span(tmp_path: Path, endian: str) -> None:
+    # version 2 bitmaps number only dump_avail pages (vm_dumpset.h), so libkvm's maxmem =
+    # bitmapsize * 8 * 4096 is 128 MiB here; moea64_setup_direct_map maps RAM at 8 GiB
+    # with 16 MiB pages (hw_direct_map), in a segment libkvm's SLB lacks
+    md, _ = build_hpt(tmp_path, endian=endian, hw_direct_map=1,
+                      more_avail=((HIGH, HIGH + 16 * MB),), more_dumped=(HIGH, HIGH + 0x3000),
+                      extra=((DMAPBASE + HIGH, HIGH, BW | NOEXEC, True),))
+    assert md.hdr["bitmapsize"] * 8 * PS < HIGH
+    with open_dump(md.kernel, md.core) as kd:
+        got, rc = records(kd)
+        assert got == md.expect_walk and rc is True
+        assert (HIGH, DMAPBASE + HIGH, DMAPBASE + HIGH, R | W, md.offset(HIGH),
+                16 * MB) in got
+        assert kd.read2(DMAPBASE + HIGH + 0x3004, 4) == page_data(HIGH + 0x3000)[4:8]
+
+
+@pytest.mark.parametrize("endian", [">", "<"])
+def test_hpt_walk_g5_identity_mapped_page_table(tmp_path: Path, endian: str) -> None:
+    # mmu_g5 without a direct map enters its PTEG table at VA = PA
+    # (moea64_native.c moea64_bootstrap_native: pmap_kenter(pa, pa)); these segments are
+    # below the direct map, where libkvm has none.  A kernel-file address is relocated
+    # first, so only the walk reaches them.
+    table = 0x1000000
+    extra = tuple((pa, pa, BW, False) for pa in range(table, table + 4 * PS, PS))
+    # and one kernel PTE in a segment far from everything libkvm knows (ESID 0x500000000)
+    extra += ((0x5000000000004000, 0x7000, BW | NOEXEC, False),)
+    md, _ = build_hpt(tmp_path, endian=endian, mmu=b"mmu_g5", extra=extra)
+    with open_dump(md.kernel, md.core) as kd:
+        got, rc = records(kd)
+        assert got == md.expect_walk and rc is True
+        kmaps = {r[1] for r in got}
+        assert {table, table + PS, table + 2 * PS, table + 3 * PS} <= kmaps
+        assert 0x5000000000004000 in kmaps
+
+
+def test_hpt_le_phyp_ptes_are_little_endian(tmp_path: Path) -> None:
+    # mphyp_dump_pmap stores H_READ results as native integers: the same table read
+    # big-endian (libkvm's be64toh) has no valid kernel entry at all
+    md, a = build_hpt(tmp_path, endian="<")
+    with open_dump(md.kernel, md.core) as kd:
+        assert kd.backend is not None
+        assert kd.backend.mmu.pte_order == "<"
+        assert kd.read2(a["k0"], 8) == page_data(0x200000)[:8]
+        got, rc = records(kd)
+        assert got == md.expect_walk and rc is True
+    # mmu_g5 on the same little-endian kernel: the table is big-endian as in memory
+    md, a = build_hpt(tmp_path, endian="<", mmu=b"mmu_g5")
+    with open_dump(md.kernel, md.core) as kd:
+        assert kd.backend is not None
+        assert kd.backend.mmu.pte_order == ">"
+        assert kd.read2(a["k0"], 8) == page_data(0x200000)[:8]
+        got, rc = records(kd)
+        assert got == md.expect_walk and rc is True
 
 
 def test_hpt_version1(tmp_path: Path) -> None:
@@ -730,6 +889,24 @@ def test_radix_messages(tmp_path: Path) -> None:
         with pytest.raises(pykvm.FaultError) as ei:
             kd.read2(va, 4)
         assert ei.value.chain == (f"invalid address ({moved:#x})",)
+
+
+@pytest.mark.parametrize("endian", [">", "<"])
+def test_radix_ea_outside_the_kernel_tree_faults(tmp_path: Path, endian: str) -> None:
+    # FreeBSD's radix tree covers 52 bits (mmu_radix.c RTS_SIZE); an effective address
+    # with bits 52-61 set takes a segment interrupt (Power ISA 3.0).  libkvm indexes the
+    # root with bits 39-51 only: these alias the direct map (root entry 0) or the
+    # kernel map (root entry 4096) and would read page 0x200000.
+    md = build_radix(tmp_path, endian=endian)
+    with open_dump(md.kernel, md.core) as kd:
+        assert kd.read2(DMAPBASE + 0x200000, 8) == page_data(0x200000)[:8]
+        assert kd.read2(RKB, 8) == page_data(0x200000)[:8]
+        for va in (0xC010000000200000, 0xD000000000200000, 0xC018000000000000,
+                   0xFFF8000000000000):
+            with pytest.raises(pykvm.FaultError) as ei:
+                kd.read2(va, 8)
+            assert ei.value.chain == (f"invalid address ({va:#x})",)
+            assert kd.geterr() == f"invalid address ({va:#x})"
 
 
 @pytest.mark.parametrize("endian", [">", "<"])
