@@ -4,13 +4,13 @@ Every format is opened through the public API only and compared with the writer'
 truth: regions read back equal, holes raise FaultError, ``walk_pages()`` equals
 ``truth.walk`` field by field, ``kerndisp()`` and ``info().pages``.
 
-Known disagreements are marked ``xfail(strict=True)`` with the kernel source that
-decides them (see each reason).
+The three disagreements once marked ``xfail`` here are fixed in the reader (pmap-v6's
+virtual ``kernel_l1pa``, EXECUTE on ARMv4/v5, the unpadded PTE section); a new one gets
+``xfail(strict=True)`` with the kernel source that decides it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,30 +18,6 @@ import pytest
 import pykvm
 from pykvm.synth import SynthDump
 from pykvm.synth.arch_arm import FORMATS, build_arm
-
-V6_ELF = ("elf", "elf-be", "elf-nodelta")
-V4_MINIDUMPS = ("minidump-v4", "minidump-v4-be")
-
-L1PA_VIRTUAL = (
-    "reader: pmap-v6 kernels store kernel_l1pa = (vm_paddr_t)kern_pt1, the L1 table's "
-    "virtual address (sys/arm/arm/pmap-v6.c pmap_bootstrap, kern_pt1 = "
-    "KERNEL_P2V(base_pt1) in pmap_bootstrap_prepare); the reader uses it as a physical "
-    "address ('cannot read l1pt') instead of converting it with the kernbase/physaddr "
-    "delta it already has"
-)
-V4_EXECUTE = (
-    "reader: ARMv4/v5 (minidump mmuformat V4) have no execute-never bit, so the MMU lets "
-    "every readable kernel page execute; the walk reports READ|WRITE without EXECUTE "
-    "(libkvm's rule, formats.md 7.5) although formats.md 14 says protections follow the "
-    "hardware"
-)
-UNPADDED = (
-    "reader: sys/arm/arm/minidump_machdep.c writes the PTE section unpadded (the last "
-    "'blk_write(di, dumpbuf, 0, addr - dumpbuf)') and pmap_growkernel moves "
-    "kernel_vm_end 1 MiB at a time (pmap-v6.c; 'Map 1MB at a time' in the v4 pmap.c), so "
-    "ptesize is a multiple of 1 KiB; page data start at pmap_off + ptesize, the reader "
-    "looks at pmap_off + round_page(ptesize) (formats.md 7.3 'pykvm follows the reader')"
-)
 
 _cache: dict[tuple[str, int, tuple[tuple[str, Any], ...]], SynthDump] = {}
 
@@ -61,21 +37,15 @@ def _cases(what: str) -> list[Any]:
     out: list[Any] = []
     for fmt in FORMATS:
         for seed in (0, 1):
-            marks = []
-            if fmt in V6_ELF:
-                marks.append(pytest.mark.xfail(strict=True, reason=L1PA_VIRTUAL))
-            elif what == "walk" and fmt in V4_MINIDUMPS:
-                marks.append(pytest.mark.xfail(strict=True, reason=V4_EXECUTE))
-            out.append(pytest.param(fmt, seed, {}, marks=marks, id=f"{fmt}-{seed}"))
-    for fmt in V6_ELF:  # the same machines with a physical kernel_l1pa (the v4 pmap's)
+            out.append(pytest.param(fmt, seed, {}, id=f"{fmt}-{seed}"))
+    for fmt in ("elf", "elf-be", "elf-nodelta"):  # pmap-v6 with the v4 pmap's physical value
         out.append(pytest.param(fmt, 0, {"kernel_l1pa": "physical"}, id=f"{fmt}-physl1"))
-    for fmt in ("minidump", "minidump-be", "minidump-v1", "minidump-v4"):
-        marks = []
-        if what in ("read", "walk"):
-            marks.append(pytest.mark.xfail(strict=True, reason=UNPADDED))
-        elif what == "walk" and fmt in V4_MINIDUMPS:
-            marks.append(pytest.mark.xfail(strict=True, reason=V4_EXECUTE))
-        out.append(pytest.param(fmt, 3, {"kva_tail_mib": 2}, marks=marks, id=f"{fmt}-tail2"))
+    for fmt in ("elf-v4", "elf-v4-be"):  # the v4 machine with pmap-v6's virtual value
+        out.append(pytest.param(fmt, 0, {"kernel_l1pa": "virtual"}, id=f"{fmt}-virtl1"))
+    # kernel_vm_end 1-3 MiB past a 4 MiB boundary: an unpadded, partial-page PTE section
+    for fmt, tail in (("minidump", 2), ("minidump-be", 2), ("minidump-v1", 2),
+                      ("minidump-v4", 2), ("minidump-be", 3), ("minidump-v4-be", 1)):
+        out.append(pytest.param(fmt, 3, {"kva_tail_mib": tail}, id=f"{fmt}-tail{tail}"))
     return out
 
 
@@ -121,12 +91,3 @@ def test_kerndisp_and_pages(
     with _open(d) as kd:
         assert kd.kerndisp() == d.truth.kerndisp == 0
         assert kd.info().pages == d.truth.dumped_pages
-
-
-def test_v4_walk_agrees_without_execute(tmp_path: Path) -> None:
-    """Apart from EXECUTE (xfail above), the V4 walk matches field by field."""
-    d = build_arm(tmp_path, 0, "minidump-v4")
-    with _open(d) as kd:
-        got = [(p.paddr, p.kmap_vaddr, p.prot | 4, p.offset, p.len) for p in kd.walk_pages()]
-    want = [(p.paddr, p.kmap_vaddr, p.prot, p.offset, p.len) for p in d.truth.walk]
-    assert got == want

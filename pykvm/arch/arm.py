@@ -34,7 +34,29 @@ pykvm departures (formats.md 14):
 * row 16: a kernel virtual address at or above 4 GiB is invalid;
 * a full-dump section with bit 18 set is a 16 MiB supersection (its base in
   bits 31-24, physical bits 32-39 in bits 23-20 and 8-5) as the MMU reads it;
-  libkvm takes it for a 1 MiB section.
+  libkvm takes it for a 1 MiB section;
+* full dumps of pmap-v6 (ARMv6/v7) kernels: ``kernel_l1pa`` holds the L1
+  table's *virtual* address (sys/arm/arm/pmap-v6.c ``pmap_bootstrap``:
+  ``kernel_l1pa = (vm_paddr_t)kern_pt1``, ``kern_pt1 = KERNEL_P2V(base_pt1)``),
+  the v4 pmap's a physical one (``l1pt->pv_pa``); libkvm reads it as physical
+  and cannot open armv7 full dumps.  pykvm tries the value as is and as a KVA
+  moved by the ``kernbase``/``physaddr`` (or ``PT_DUMP_DELTA``) delta, keeps
+  the candidates whose 16 KiB table lies in the dump and, when both do, takes
+  the one that maps ``kernel_l1pa``'s own address to where it was read (the
+  value as is when both or neither do) -- ``ArmElfCore._find_l1``;
+* the minidump walk reports EXECUTE for every V4 (ARMv4/v5) page: those MMUs
+  have no execute-never bit (libkvm reports READ and WRITE only);
+* minidump page data: the kernel writes the PTE section unpadded
+  (sys/arm/arm/minidump_machdep.c ends it with ``blk_write(di, dumpbuf, 0,
+  addr - dumpbuf)``) and ``kernel_vm_end`` grows 1 MiB at a time, so
+  ``ptesize`` is a multiple of 1 KiB, not always of a page; libkvm (and
+  formats.md 3.1) put the pages at ``pte_off + round_page(ptesize)``.  When the
+  two differ, pykvm takes the padded offset only for a file of exactly the
+  padded layout's size (``pte_off + round_page(ptesize) + npages * 4096``)
+  whose padding bytes are all zero; every other file -- the kernel's own
+  layout, complete (``pte_off + ptesize + npages * 4096``) or truncated, or one
+  with bytes appended -- has its pages at ``pte_off + ptesize``
+  (:func:`page_data_offset`).  Messages keep libkvm's offset.
 """
 
 from __future__ import annotations
@@ -58,6 +80,7 @@ from ..constants import (
     VM_PROT_READ,
     VM_PROT_WRITE,
 )
+from ..core.corefile import CoreFile
 from ..core.elfcore import Phdr, read_core_phdrs
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
@@ -163,15 +186,18 @@ def magic_matches(field: bytes, magic: bytes) -> bool:
 
 
 def entry_to_prot(pte: int, v4: bool) -> int:
-    """``_arm_entry_to_prot``: protections of a minidump PTE.
+    """``_arm_entry_to_prot``: protections of a minidump PTE, as the MMU grants them.
 
-    ARMv4/v5 (pmap-v4): READ, plus WRITE when ``AP0`` grants it.  ARMv6 (pmap-v6):
-    READ, plus WRITE unless the software read-only bit (TEX1) is set, plus
-    EXECUTE unless XN is set, both taken from where the descriptor's type keeps
-    them (a large page's XN is bit 15, not bit 0, which is part of its type).
+    ARMv4/v5 (pmap-v4): READ and EXECUTE (these MMUs have no execute-never bit,
+    so every readable page is executable; libkvm omits EXECUTE), plus WRITE when
+    ``AP0`` grants it.  ARMv6 (pmap-v6): READ, plus WRITE unless the software
+    read-only bit (TEX1) is set, plus EXECUTE unless XN is set, both taken from
+    where the descriptor's type keeps them (a large page's XN is bit 15, not
+    bit 0, which is part of its type).
     """
     prot = VM_PROT_READ
     if v4:
+        prot |= VM_PROT_EXECUTE
         if pte & ARM_L2_S_PROT_W:
             prot |= VM_PROT_WRITE
         return prot
@@ -184,6 +210,30 @@ def entry_to_prot(pte: int, v4: bool) -> int:
     if not nx:
         prot |= VM_PROT_EXECUTE
     return prot
+
+
+def page_data_offset(core: CoreFile, pte_off: int, ptesize: int, npages: int) -> int:
+    """Where the dumped pages start: right after the PTE section, or a page further.
+
+    The kernel writes the PTE section unpadded (``cpu_minidumpsys`` ends it with
+    ``blk_write(di, dumpbuf, 0, addr - dumpbuf)``), and ``kernel_vm_end`` grows
+    1 MiB (1 KiB of PTEs) at a time, so ``ptesize`` need not be a whole number of
+    pages; libkvm reads the pages at ``pte_off + round_page(ptesize)``.  When the
+    two differ, the padded offset is taken only for a file of exactly the padded
+    layout's size (``pte_off + round_page(ptesize) + npages * PAGE_SIZE``) whose
+    padding bytes are all zero, as a writer that pads leaves them; every other
+    file -- the kernel's layout, complete or truncated, or one with trailing
+    bytes -- is read with the page data at ``pte_off + ptesize``.
+    """
+    unpadded = pte_off + ptesize
+    padded = pte_off + round_page(ptesize, ARM_PAGE_SIZE)
+    if padded == unpadded:
+        return padded
+    if core.size == padded + npages * ARM_PAGE_SIZE:
+        gap = core.pread(unpadded, padded - unpadded)
+        if len(gap) == padded - unpadded and not any(gap):
+            return padded
+    return unpadded
 
 
 class ArmMinidump(Backend):
@@ -231,12 +281,15 @@ class ArmMinidump(Backend):
         dump_avail_off = ARM_PAGE_SIZE + round_page(self.msgbufsize, ARM_PAGE_SIZE)
         bitmap_off = dump_avail_off + round_page(dumpavailsize, ARM_PAGE_SIZE)
         pte_off = bitmap_off + round_page(self.bitmapsize, ARM_PAGE_SIZE)
+        # libkvm's offset; its texts (the empty-bitmap error) report this one
         sparse_off = pte_off + round_page(self.ptesize, ARM_PAGE_SIZE)
         self.pages: SparsePages = init_sparse(
             core, dumpavailsize=dumpavailsize, dump_avail_off=dump_avail_off,
             bitmapsize=self.bitmapsize, bitmap_off=bitmap_off, sparse_off=sparse_off,
             page_size=ARM_PAGE_SIZE, endian=endian, word_bits=32)
         pmap = read_pmap(core, self.ptesize, pte_off)
+        self.pages.sparse_off = page_data_offset(core, pte_off, self.ptesize,
+                                                 self.pages.npages)
         self.nentries = self.ptesize // 4
         ptes = array("I")
         if ptes.itemsize == 4:
@@ -368,15 +421,51 @@ class ArmElfCore(Backend):
         count, values = kd.nlist2_values(["kernel_l1pa"])
         if count != 0:
             raise FormatError(E.ARM_BAD_NAMELIST)
-        where = (values[0] - self.kernbase + self.physaddr) & U64
+        var_va = values[0] & U64
+        where = (var_va - self.kernbase + self.physaddr) & U64
         raw = kd.read_bootstrap(where, 4)
         if raw is None or len(raw) != 4:
             raise FormatError(E.ARM_READ_KERNEL_L1PA)
-        self.l1pa: int = _U32[self._endian].unpack(raw)[0]
-        table = kd.read_bootstrap(self.l1pa, ARM_L1_TABLE_SIZE)
-        if table is None or len(table) != ARM_L1_TABLE_SIZE:
+        #: the value of the kernel variable: physical (v4 pmap) or virtual (pmap-v6)
+        self.kernel_l1pa: int = _U32[self._endian].unpack(raw)[0]
+        self.l1pa, self.l1 = self._find_l1(var_va, where)
+
+    def _find_l1(self, var_va: int, var_pa: int) -> tuple[int, tuple[int, ...]]:
+        """The physical address and entries of the kernel's L1 table.
+
+        ``kernel_l1pa`` holds a physical address on the v4 pmap (``l1pt->pv_pa``)
+        but the table's *virtual* address on pmap-v6 (``pmap_bootstrap``:
+        ``kernel_l1pa = (vm_paddr_t)kern_pt1``, a ``KERNEL_P2V`` address).  The
+        candidates are the value itself (libkvm's reading) and the value taken as
+        a kernel virtual address, moved by the ``kernbase``/``physaddr`` delta
+        that located the variable (``KERNEL_V2P``; only when that gives an
+        address at all).  A candidate counts when its 16 KiB lie in the dump;
+        with two, the one whose table maps ``kernel_l1pa``'s own address to where
+        it was read wins, and the value as is when both or neither do.  None
+        readable: libkvm's ``cannot read l1pt``.
+        """
+        value = self.kernel_l1pa
+        candidates = [value]
+        moved = value - self.kernbase + self.physaddr
+        if moved >= 0 and moved != value:
+            candidates.append(moved)
+        found: list[tuple[int, tuple[int, ...]]] = []
+        for pa in candidates:
+            table = self.kd.read_bootstrap(pa, ARM_L1_TABLE_SIZE)
+            if table is not None and len(table) == ARM_L1_TABLE_SIZE:
+                found.append((pa, _L1[self._endian].unpack(table)))
+        if not found:
             raise FormatError(E.ARM_READ_L1PT)
-        self.l1 = _L1[self._endian].unpack(table)
+        if len(found) == 2 and var_va < VA_LIMIT:
+            fits = [self._maps(l1, var_va, var_pa) for _, l1 in found]
+            if fits == [False, True]:
+                return found[1]
+        return found[0]
+
+    def _maps(self, l1: tuple[int, ...], va: int, pa: int) -> bool:
+        """Whether the L1 table ``l1`` translates ``va`` to ``pa``."""
+        got, size = self._resolve(l1, va)
+        return size > 0 and got == pa
 
     def cacheable(self) -> bool:
         """Only once the L1 table is loaded (before, addresses are physical)."""
@@ -428,41 +517,50 @@ class ArmElfCore(Backend):
             return self._pa2off(va, ARM_PAGE_SIZE)
         if va >= VA_LIMIT:
             return self._invalid(va)
+        pa, size = self._resolve(l1, va)
+        if size > 0:
+            return self._pa2off(pa, size)
+        if size < 0:
+            # a short pread leaves errno as it was; FreeBSD prints 0 as below
+            self.kd.syserr(self.kd.program, E.ARM_PREAD, 0)
+        return self._invalid(va)
+
+    def _resolve(self, l1: tuple[int, ...], va: int) -> tuple[int, int]:
+        """Walk ``l1`` for ``va`` (below 4 GiB): (physical address, mapping size).
+
+        The size is that of the section, supersection, large or small page; 0
+        means an invalid descriptor or an L2 table outside every segment
+        (formats.md 14 row 14), -1 a short read of the L2 entry.
+        """
         pd = l1[va >> ARM_L1_S_SHIFT]
         kind = pd & ARM_L1_TYPE_MASK
         if kind == ARM_L1_TYPE_INV:
-            return self._invalid(va)
+            return 0, 0
         if kind == ARM_L1_TYPE_S:
             if pd & ARM_L1_S_SUPERSEC:
                 pa = ((pd & ARM_L1_SUP_FRAME) | ((pd >> 20) & 0xF) << 32
                       | ((pd >> 5) & 0xF) << 36 | (va & ARM_L1_SUP_OFFSET))
-                return self._pa2off(pa, ARM_L1_SUP_SIZE)
-            pa = (pd & ARM_L1_S_ADDR_MASK) + (va & ARM_L1_S_OFFSET)
-            return self._pa2off(pa, ARM_L1_S_SIZE)
+                return pa, ARM_L1_SUP_SIZE
+            return (pd & ARM_L1_S_ADDR_MASK) + (va & ARM_L1_S_OFFSET), ARM_L1_S_SIZE
         base = pd & ARM_L1_C_ADDR_MASK
         index = (va & ARM_L1_S_OFFSET) >> ARM_L2_S_SHIFT
         table = self._l2_table(base)
         if table is not None:
             pte = table[index]
         else:
-            pte_pa = base + index * 4
-            seg = self._seg(pte_pa)
+            seg = self._seg(base + index * 4)
             if seg is None or seg[1] < 4:
-                return self._invalid(va)  # formats.md 14 row 14
+                return 0, 0
             raw = self.kd.core.pread(seg[0], 4)
             if len(raw) != 4:
-                # a short pread leaves errno as it was; FreeBSD prints 0 as below
-                self.kd.syserr(self.kd.program, E.ARM_PREAD, 0)
-                return self._invalid(va)
+                return 0, -1
             pte = _U32[self._endian].unpack(raw)[0]
         kind = pte & ARM_L2_TYPE_MASK
         if kind == ARM_L2_TYPE_INV:
-            return self._invalid(va)
+            return 0, 0
         if kind == ARM_L2_TYPE_L:
-            pa = (pte & ARM_L2_L_FRAME) | (va & ARM_L2_L_OFFSET)
-            return self._pa2off(pa, ARM_L2_L_SIZE)
-        pa = (pte & ARM_L2_S_FRAME) | (va & ARM_L2_S_OFFSET)
-        return self._pa2off(pa, ARM_PAGE_SIZE)
+            return (pte & ARM_L2_L_FRAME) | (va & ARM_L2_L_OFFSET), ARM_L2_L_SIZE
+        return (pte & ARM_L2_S_FRAME) | (va & ARM_L2_S_OFFSET), ARM_PAGE_SIZE
 
     def dumped_pages(self) -> int:
         """Pages of memory in the PT_LOAD segments."""

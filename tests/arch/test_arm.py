@@ -158,8 +158,13 @@ def write_minidump(path: Path, endian: str, *, ptes: list[int], pages: list[int]
                    phys: Phys, avail: list[tuple[int, int]] | None, version: int = 2,
                    mmuformat: int = 2, magic: bytes = b"minidump FreeBSD/arm",
                    msgbuf: bytes = b"", bitmapsize: int = PAGE,
-                   dumpavailsize_field: int | None = None) -> dict[int, int]:
-    """formats.md 7.2/7.3: header page, msgbuf, dump_avail (v2), bitmap, PTEs, pages."""
+                   dumpavailsize_field: int | None = None,
+                   pad_ptes: bool = True) -> dict[int, int]:
+    """formats.md 7.2/7.3: header page, msgbuf, dump_avail (v2), bitmap, PTEs, pages.
+
+    ``pad_ptes=False`` writes the PTE section as the kernel does (cpu_minidumpsys:
+    no padding, the pages follow right after it); True pads it to a page.
+    """
     e = endian
     ptesize = 4 * len(ptes)
     if avail is None:  # v1: the implied dump_avail [0, bitmapsize * 8 * PAGE]
@@ -184,7 +189,7 @@ def write_minidump(path: Path, endian: str, *, ptes: list[int], pages: list[int]
             words[b // 32] |= 1 << (b % 32)
         bm = bytearray(struct.pack(f">{len(words)}I", *words))
     pte_raw = struct.pack(f"{e}{len(ptes)}I", *ptes)
-    head = pad(hdr) + pad(msgbuf) + da + bytes(bm) + pad(pte_raw)
+    head = pad(hdr) + pad(msgbuf) + da + bytes(bm) + (pad(pte_raw) if pad_ptes else pte_raw)
     by_bit = {bit_id(avail_used, pa): pa for pa in pages}
     offsets = {}
     body = []
@@ -346,11 +351,16 @@ def test_minidump_v4_format(tmp_path: Path, endian: str) -> None:
         assert ei.value.chain == ("_arm_minidump_kvatop: pte not supported",
                                   "invalid address (0xc0001004)")
         recs = [(p.kmap_vaddr, p.paddr, p.prot) for p in kd.walk_pages()]
-        # tiny pages skipped; V4 write permission is AP0 (0x10); no execute bit
-        assert (KB + PAGE, 0x80001000, READ | WRITE) not in recs
-        assert recs[:3] == [(KB, 0x80000000, READ | WRITE), (KB + 2 * PAGE, 0x80002000, READ),
-                            (KB + 5 * PAGE, 0x80005000, READ)]
-        assert all(p & EXEC == 0 for _, _, p in recs)
+        # tiny pages skipped; V4 write permission is AP0 (0x10); ARMv4/v5 have no
+        # execute-never bit, so every page is executable (libkvm: never EXECUTE)
+        assert KB + PAGE not in [va for va, _, _ in recs]
+        assert recs[:3] == [(KB, 0x80000000, READ | WRITE | EXEC),
+                            (KB + 2 * PAGE, 0x80002000, READ | EXEC),
+                            (KB + 5 * PAGE, 0x80005000, READ | EXEC)]
+        assert all(p & (READ | EXEC) == READ | EXEC for _, _, p in recs)
+        # 64 KiB pages: bits 15 and 13 mean nothing to ARMv4/v5 (V6 keeps XN/RO there)
+        prots = {va: prot for va, _, prot in recs}
+        assert {prots[KB + (16 + k) * PAGE] for k in range(32)} == {READ | EXEC}
         assert len(recs) == 6 + 32
 
 
@@ -398,6 +408,97 @@ def test_minidump_pte_section_not_multiple_of_page(tmp_path: Path) -> None:
     with open_mini(m) as kd:
         assert kd.read(KB, 3 * PAGE) == b"".join(
             phys.read(pa, PAGE) for pa in (0x80002000, 0x80000000, 0x80001000))
+
+
+# The kernel's layout: the PTE section unpadded (64 PTEs = 256 bytes), pages right after.
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+@pytest.mark.parametrize("mmuformat", [2, 1], ids=["v6", "v4"])
+def test_minidump_unpadded_pte_section(tmp_path: Path, endian: str, mmuformat: int) -> None:
+    m = build_md(tmp_path, endian, pad_ptes=False, mmuformat=mmuformat)
+    pte_off = 4 * PAGE
+    assert min(m.offsets.values()) == pte_off + 256
+    assert m.core.stat().st_size == pte_off + 256 + len(MD_PAGES) * PAGE
+    p = m.phys
+    with open_mini(m) as kd:
+        assert kd.read(KB + 0x10, 16) == p.read(0x80000010, 16)
+        assert kd.read(KB + 6 * PAGE + 4, 4) == p.read(0x90000004, 4)
+        assert kd.read(KB + 16 * PAGE, 32 * PAGE) == p.read(0x80010000, 32 * PAGE)
+        assert kd.backend is not None
+        assert kd.backend.kvatop(KB + 17 * PAGE + 0x10) == (m.offsets[0x80011000] + 0x10,
+                                                             PAGE - 0x10)
+        walk = [(p.paddr, p.offset) for p in kd.walk_pages()]
+        assert walk and all(off == m.offsets.get(pa, -1) for pa, off in walk)
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_minidump_unpadded_truncated(tmp_path: Path, endian: str) -> None:
+    """A core cut short (savecore out of space) keeps the kernel's layout."""
+    m = build_md(tmp_path, endian, pad_ptes=False)
+    raw = m.core.read_bytes()
+    m.core.write_bytes(raw[: rpage(len(raw)) - 8 * PAGE])  # block-aligned cut
+    p = m.phys
+    with open_mini(m) as kd:
+        assert kd.read(KB + 0x10, 16) == p.read(0x80000010, 16)
+        assert kd.read(KB + 8 * PAGE, 12) == p.read(0x80003000, 12)
+        assert kd.read(KB + 16 * PAGE, 16 * PAGE) == p.read(0x80010000, 16 * PAGE)
+        # the last pages lie (partly) past the end of the file: a short read
+        assert len(kd.read2(KB + 47 * PAGE, PAGE)) < PAGE
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_minidump_unpadded_with_trailing_bytes(tmp_path: Path, endian: str) -> None:
+    """Zeros appended up to the padded layout's size (a copy rounded to a page) do not
+    make it a padded dump: the padding would be the first page's non-zero bytes."""
+    m = build_md(tmp_path, endian, pad_ptes=False)
+    raw = m.core.read_bytes()
+    m.core.write_bytes(raw + b"\0" * (rpage(len(raw)) - len(raw)))
+    with open_mini(m) as kd:
+        assert kd.read(KB, 16) == m.phys.read(0x80000000, 16)
+        assert kd.read(KB + 16 * PAGE, 32 * PAGE) == m.phys.read(0x80010000, 32 * PAGE)
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_minidump_padded_pte_section_still_read(tmp_path: Path, endian: str) -> None:
+    """A writer that pads the PTE section to a page (formats.md 3.1) is read as such."""
+    m = build_md(tmp_path, endian, pad_ptes=True)
+    assert min(m.offsets.values()) == 5 * PAGE
+    with open_mini(m) as kd:
+        assert kd.read(KB + 16 * PAGE, 32 * PAGE) == m.phys.read(0x80010000, 32 * PAGE)
+        assert [(p.paddr, p.offset) for p in kd.walk_pages()][:2] == [
+            (0x80000000, m.offsets[0x80000000]), (0x80001000, m.offsets[0x80001000])]
+
+
+class FakeCore:
+    def __init__(self, size: int, gap: bytes = b"", gap_at: int = 0) -> None:
+        self.size, self.gap, self.gap_at = size, gap, gap_at
+
+    def pread(self, offset: int, size: int) -> bytes:
+        assert offset == self.gap_at
+        return self.gap[:size]
+
+
+@pytest.mark.parametrize(("ptesize", "size", "gap", "want"), [
+    (2 * PAGE, 10 * PAGE + 2 * PAGE + 3 * PAGE, b"", 10 * PAGE + 2 * PAGE),  # whole pages
+    (1024, 10 * PAGE + 1024 + 3 * PAGE, b"", 10 * PAGE + 1024),              # kernel's
+    (1024, 10 * PAGE + PAGE + 3 * PAGE, bytes(3072), 10 * PAGE + PAGE),      # padded
+    (1024, 10 * PAGE + PAGE + 3 * PAGE, b"\1" + bytes(3071), 10 * PAGE + 1024),
+    (1024, 10 * PAGE + PAGE + 3 * PAGE, bytes(100), 10 * PAGE + 1024),       # short gap
+    (1024, 10 * PAGE + 1024 + PAGE, bytes(3072), 10 * PAGE + 1024),          # truncated
+    (1024, 10 * PAGE + PAGE + 2 * PAGE, bytes(3072), 10 * PAGE + 1024),      # truncated
+    (1024, 10 * PAGE + PAGE + 4 * PAGE, bytes(3072), 10 * PAGE + 1024),      # longer
+    (3072, 0, b"", 10 * PAGE + 3072),                                        # no size
+])
+def test_page_data_offset_rule(ptesize: int, size: int, gap: bytes, want: int) -> None:
+    core = FakeCore(size, gap, 10 * PAGE + ptesize)
+    assert armmod.page_data_offset(core, 10 * PAGE, ptesize, 3) == want  # type: ignore[arg-type]
+
+
+def test_minidump_empty_bitmap_reports_libkvm_offset(tmp_path: Path) -> None:
+    """libkvm's text names its own (page-rounded) page-data offset."""
+    m = build_md(tmp_path, "<", pad_ptes=False, pages=[])
+    with pytest.raises(FormatError) as ei:
+        open_mini(m)
+    assert f"offset {5 * PAGE} for sparse map" in str(ei.value)
 
 
 def minidump_open_error(tmp_path: Path, core: bytes, endian: str = "<") -> str:
@@ -450,9 +551,10 @@ L2PA = 0x80008000
 SUPERSEC = 1 << 18
 
 
-def full_phys(endian: str) -> Phys:
-    p = Phys(endian, [SEG_A, SEG_B, SEG_C, SEG_D, SEG_E, SEG_G])
-    p.w32(0x80001000, L1PA)          # kernel_l1pa (VA 0xc0001000)
+def full_phys(endian: str, l1pa_value: int = L1PA,
+              extra: tuple[tuple[int, int], ...] = ()) -> Phys:
+    p = Phys(endian, [SEG_A, SEG_B, SEG_C, SEG_D, SEG_E, *extra, SEG_G])
+    p.w32(0x80001000, l1pa_value)    # kernel_l1pa (VA 0xc0001000)
     p.w32(0x80001004, 0x801FF000)    # a bad L1 address: 16 KiB run past segment A
     p.w32(0x80001008, 0x7F000000)    # an L1 address outside every segment
     l1 = {0xC00: 0x80000000 | 0xC00 | 0x2,   # 1 MiB section
@@ -493,9 +595,10 @@ class Full:
 
 
 def build_full(d: Path, endian: str, *, delta: tuple[int, int] | None = None,
-               symbols: dict[str, int] | None = None, **kw: object) -> Full:
+               symbols: dict[str, int] | None = None, l1pa_value: int = L1PA,
+               extra: tuple[tuple[int, int], ...] = (), **kw: object) -> Full:
     d.mkdir(parents=True, exist_ok=True)
-    phys = full_phys(endian)
+    phys = full_phys(endian, l1pa_value, extra)
     if symbols is None:
         symbols = {"kernbase": KB, "physaddr": 0x80000000, "kernel_l1pa": KB + 0x1000}
     kernel = write_kernel(d / "kernel", endian, symbols)
@@ -720,6 +823,102 @@ def test_full_kernel_l1pa_in_kernel_byte_order(tmp_path: Path) -> None:
     with open_full(f) as kd:
         assert kd.backend is not None
         assert kd.backend.l1pa == L1PA  # type: ignore[attr-defined]
+
+
+# -- kernel_l1pa holding the L1 table's virtual address (pmap-v6) -------------------
+L1VA = KB + (L1PA - 0x80000000)  # KERNEL_P2V(L1PA) with KERNBASE at 0x80000000
+SEG_HIGH = (0xC0000000, 0x10000)  # RAM at a physical address that is also a KVA
+
+
+def build_l1_case(d: Path, endian: str, value: int, *,
+                  delta: tuple[int, int] | None = (KB, 0x80000000),
+                  extra: tuple[tuple[int, int], ...] = (),
+                  copy_to: int | None = None) -> Full:
+    """The full-dump scenario with ``kernel_l1pa`` = ``value``; ``copy_to``: a copy of
+    the L1 table at that physical address whose entry 0xC02 maps another section."""
+    d.mkdir(parents=True, exist_ok=True)
+    phys = full_phys(endian, value, extra)
+    if copy_to is not None:
+        phys.write(copy_to, phys.read(L1PA, 0x4000))
+        phys.w32(copy_to + 0xC02 * 4, 0x80000000 | 0x2)
+    symbols = {"kernel_l1pa": KB + 0x1000}
+    if delta is None:
+        symbols.update(kernbase=KB, physaddr=0x80000000)
+    kernel = write_kernel(d / "kernel", endian, symbols)
+    core = write_core(d / "vmcore", endian, phys, delta=delta, truncate_last=True)
+    return Full(kernel, core, endian, phys)
+
+
+@pytest.mark.parametrize("delta", [(KB, 0x80000000), None], ids=["delta", "symbols"])
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_virtual(tmp_path: Path, endian: str,
+                                  delta: tuple[int, int] | None) -> None:
+    """pmap-v6 stores kernel_l1pa = (vm_paddr_t)kern_pt1, a KVA: moved by the delta."""
+    f = build_l1_case(tmp_path, endian, L1VA, delta=delta)
+    p = f.phys
+    with open_full(f) as kd:
+        assert kd.backend is not None
+        assert kd.backend.kernel_l1pa == L1VA  # type: ignore[attr-defined]
+        assert kd.backend.l1pa == L1PA  # type: ignore[attr-defined]
+        assert kd.read(KB + 0x100, 64) == p.read(0x80000100, 64)
+        assert kd.read(0xC0200000, 16) == p.read(0x80100000, 16)
+        assert kd.read(0xC0110000, 64) == p.read(0x80190000, 64)
+        assert kd.read(0xC1000010, 16) == p.read(0x81000010, 16)
+        with pytest.raises(FaultError) as ei:
+            kd.read2(0xD0000000, 4)
+        assert str(ei.value) == "Invalid address (d0000000)"
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_virtual_kernvirtaddr(tmp_path: Path, endian: str) -> None:
+    """PT_DUMP_DELTA names KERNVIRTADDR (here KERNBASE + 1 MiB): the same delta applies."""
+    f = build_l1_case(tmp_path, endian, L1VA, delta=(KB + 0x100000, 0x80100000))
+    with open_full(f) as kd:
+        assert kd.backend is not None
+        assert kd.backend.l1pa == L1PA  # type: ignore[attr-defined]
+        assert kd.read(0xC0212345, 16) == f.phys.read(0x80112345, 16)
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_virtual_also_ram(tmp_path: Path, endian: str) -> None:
+    """A KVA that is also a RAM address: the table that maps kernel_l1pa where it was
+    read wins (the RAM at 0xc0004000 holds no valid descriptors here)."""
+    f = build_l1_case(tmp_path, endian, L1VA, extra=(SEG_HIGH,))
+    with open_full(f) as kd:
+        assert kd.backend is not None
+        assert kd.backend.l1pa == L1PA  # type: ignore[attr-defined]
+        assert kd.read(0xC0200000, 16) == f.phys.read(0x80100000, 16)
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_physical_at_kva(tmp_path: Path, endian: str) -> None:
+    """A physical L1 address at or above kernbase (RAM at 0xc0000000, v4 pmap): the
+    value as is, when the table moved by the delta does not map the kernel."""
+    f = build_l1_case(tmp_path, endian, 0xC0008000, extra=(SEG_HIGH,), copy_to=0xC0008000)
+    with open_full(f) as kd:
+        assert kd.backend is not None
+        assert kd.backend.l1pa == 0xC0008000  # type: ignore[attr-defined]
+        assert kd.read(0xC0200000, 16) == f.phys.read(0x80000000, 16)  # the copy's 0xC02
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_both_fit(tmp_path: Path, endian: str) -> None:
+    """Both readings give a table that maps the kernel: libkvm's (physical) is kept."""
+    f = build_l1_case(tmp_path, endian, L1VA, extra=(SEG_HIGH,), copy_to=L1VA)
+    with open_full(f) as kd:
+        assert kd.backend is not None
+        assert kd.backend.l1pa == L1VA  # type: ignore[attr-defined]
+        assert kd.read(0xC0200000, 16) == f.phys.read(0x80000000, 16)
+
+
+@pytest.mark.parametrize("endian", ENDIANS, ids=lambda e: EID[e])
+def test_full_kernel_l1pa_virtual_unreadable(tmp_path: Path, endian: str) -> None:
+    """Neither reading lies in the dump: libkvm's text."""
+    # KB + 0x1FF000 -> 0x801FF000: 16 KiB run past segment A; 0xc01ff000 is no RAM
+    f = build_l1_case(tmp_path, endian, KB + 0x1FF000)
+    assert full_open_error(f) == "cannot read l1pt"
+    f = build_l1_case(tmp_path / "hi", endian, 0xF0000000, extra=(SEG_HIGH,))
+    assert full_open_error(f) == "cannot read l1pt"
 
 
 # -- native() -----------------------------------------------------------------------
