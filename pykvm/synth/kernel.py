@@ -29,7 +29,7 @@ is stored in the kernel's byte order and word size (:meth:`SynthKernel.set_int`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from . import elfwriter as ew
@@ -138,10 +138,20 @@ class SynthKernel:
     kernel file and :meth:`memory_image` what the loader leaves in RAM.
     """
 
-    def __init__(self, spec: KernelSpec, seed: int, extra_symbols: int = 0) -> None:
+    def __init__(
+        self,
+        spec: KernelSpec,
+        seed: int,
+        extra_symbols: int = 0,
+        *,
+        extra_bss: Sequence[tuple[str, int]] = (),
+    ) -> None:
         """Plan the kernel for target ``spec`` of machine ``seed``.
 
         ``extra_symbols`` adds that many filler symbols (alternately functions and data).
+        ``extra_bss`` adds global ``.bss`` variables ``(name, size)``, 8-byte aligned and
+        contiguous, after the standard ones (no random draws: without it the kernel is
+        byte-identical to one built before the option existed).
         """
         if extra_symbols < 0:
             raise ValueError("extra_symbols must be >= 0")
@@ -169,6 +179,8 @@ class SynthKernel:
         self.dumptid = 100000 + rng.below(5000)
 
         self._file: bytes | None = None
+        #: when set, called with the symbol table (in order) to give ``.SUNW_ctf``
+        self.ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None
         self._symbols: list[SymbolEntry] | None = None
         self._vars: dict[str, _Var] = {}
         self._values: dict[str, bytes] = {}
@@ -191,7 +203,7 @@ class SynthKernel:
             ("_synth_pair", 8),
         ]
         bss_vars = [*spec.bss_vars, ("dumptid", 4), ("bootverbose", 4)]
-        names = [name for name, _ in data_vars + bss_vars]
+        names = [name for name, _ in data_vars + bss_vars + list(extra_bss)]
         if len(set(names)) != len(names):
             raise ValueError("duplicate kernel variable names in the spec")
         cursor = 0x40 + 8 * rng.below(16)
@@ -212,6 +224,10 @@ class SynthKernel:
         cursor += 8 + 8 * rng.below(4)
         self._local_static_buf = cursor
         cursor += 256
+        for name, size in extra_bss:
+            cursor = ew.align(cursor, 8)
+            self._vars[name] = _Var(name, SEC_BSS, cursor, size, ew.STB_GLOBAL, ew.STT_OBJECT)
+            cursor += size
         self.bss_size = ew.align(cursor + rng.between(0x2000, 0x6000), 8)
         self.image_len = ew.align(self.bss_off + self.bss_size, ps)
 
@@ -560,6 +576,9 @@ class SynthKernel:
 
         shstr = ew.StringTable()
         names = [".text", ".rodata", ".data", ".bss", ".symtab", ".strtab", ".shstrtab"]
+        ctf = None if self.ctf_section is None else self.ctf_section(syms)
+        if ctf is not None:
+            names.append(".SUNW_ctf")
         name_off = {n: shstr.add(n) for n in names}
         shstrdata = shstr.data()
 
@@ -569,6 +588,10 @@ class SynthKernel:
         out += strdata
         shstrtab_off = len(out)
         out += shstrdata
+        ctf_off = 0
+        if ctf is not None:
+            ctf_off = ew.align(len(out), 4)
+            out += bytes(ctf_off - len(out)) + ctf
         shoff = ew.align(len(out), 8)
         out += bytes(shoff - len(out))
 
@@ -602,6 +625,12 @@ class SynthKernel:
                 name_off[".shstrtab"], ew.SHT_STRTAB, 0, 0, shstrtab_off, len(shstrdata), 0, 0, 1, 0
             ),
         ]
+        if ctf is not None:  # not loaded, after .shstrtab (section indexes stay put)
+            shdrs.append(
+                ew.Shdr(
+                    name_off[".SUNW_ctf"], ew.SHT_PROGBITS, 0, 0, ctf_off, len(ctf), 0, 0, 4, 0
+                )
+            )
         for shdr in shdrs:
             out += shdr.pack(elf)
 

@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .cmodel import LayoutTruth
 from .elfwriter import Phdr
 from .kernel import SymbolEntry
+from .kerneldata import KernelDataTruth
 
 if TYPE_CHECKING:
     from .kernel import SynthKernel
@@ -265,6 +267,11 @@ class GroundTruth:
     bulk: tuple[int, int] | None = None
     #: the target the kernel was written for (class, byte order, machine, page size)
     spec: KernelSpec | None = field(default=None, repr=False)
+    #: the layout of the kernel's structures when it carries type information (CTF or a
+    #: ``kernel.debug``) and kernel data; None otherwise
+    type_layout: LayoutTruth | None = field(default=None, repr=False)
+    #: what the kernel-data calls must find (processes, swap, load, per-CPU, msgbuf)
+    kernel_data: KernelDataTruth | None = field(default=None, repr=False)
     _space: AddressSpace | None = field(default=None, repr=False, compare=False)
     _offsets: Callable[[int], int] | None = field(default=None, repr=False, compare=False)
 
@@ -323,6 +330,8 @@ class SynthDump:
     arch: str
     fmt: str
     truth: GroundTruth
+    #: the separate DWARF file (``kernel.debug``) when one was written
+    debug: pathlib.Path | None = None
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -422,3 +422,33 @@ def test_toy_is_deterministic(tmp_path: Path) -> None:
     assert a.truth.regions == b.truth.regions and a.truth.holes == b.truth.holes
     c = toy(tmp_path, "c", **{**kw, "seed": 10})
     assert c.truth.dump_avail != a.truth.dump_avail
+
+
+# ---------------------------------------------------------------------------- kernel options
+def test_kernel_extra_bss_and_ctf_section() -> None:
+    """``extra_bss`` variables are contiguous and 8-aligned; ``ctf_section`` adds section 8."""
+    from elftools.elf.elffile import ELFFile
+
+    from pykvm.synth.arch_amd64 import SPEC
+    from pykvm.synth.kernel import SynthKernel
+
+    plain = SynthKernel(SPEC, 9)
+    k = SynthKernel(SPEC, 9, extra_bss=[("kd_a", 12), ("kd_b", 8), ("kd_c", 3)])
+    assert k.var_address("kd_b") == k.var_address("kd_a") + 16
+    assert k.var_address("kd_c") == k.var_address("kd_b") + 8
+    assert plain.var_address("dumptid") == k.var_address("dumptid")
+    seen: list[int] = []
+
+    def ctf(symbols: object) -> bytes:
+        seen.append(len(list(symbols)))  # type: ignore[call-overload]
+        return b"\xf1\xcf\x03\x00" + bytes(32)
+
+    k.ctf_section = ctf
+    import io
+
+    elf = ELFFile(io.BytesIO(k.file_bytes()))
+    assert elf["e_shstrndx"] == 7 and elf.num_sections() == 9
+    sec = elf.get_section(8)
+    assert sec.name == ".SUNW_ctf" and sec.data()[:2] == b"\xf1\xcf"
+    assert seen == [len(k.symbols())]
+    assert ELFFile(io.BytesIO(plain.file_bytes())).num_sections() == 8

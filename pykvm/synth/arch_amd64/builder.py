@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
 from .. import elfwriter as ew
+from ..cmodel import AMD64, TypeSet
+from ..ctfwriter import write_ctf
+from ..debugelf import write_debug_elf
+from ..dwarfwriter import write_dwarf
 from ..fullcore import ElfCorePlan
+from ..kernel import SymbolEntry
+from ..kerneltypes import kernel_types
 from ..minidump import MinidumpPlan
 from ..truth import (
     AddressSpace,
@@ -42,6 +49,8 @@ from .machine import (
 )
 
 AMD64_FORMATS = ("minidump-v1", "minidump-v2", "minidump-v3", "elf")
+#: values of ``build_amd64(types=...)``
+TYPE_OPTIONS = (None, "ctf-v3", "ctf-v2", "ctf-v3-raw", "dwarf")
 
 #: the largest RAM an ELF full dump may describe (it contains every byte of RAM)
 ELF_MAX_PHYSMEM = 1 * GIB
@@ -61,6 +70,10 @@ def build_amd64(
     vm_min_kernel_address: int | None = None,
     small_kva: bool = False,
     bulk_mib: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -86,6 +99,20 @@ def build_amd64(
             past it), dumped in full by every format; ``truth.bulk`` gives its KVA and
             length.  0 (the default) leaves the files byte-identical to builds without it.
 
+        types: type information and kernel data: ``"ctf-v3"``, ``"ctf-v2"`` (zlib
+            compressed ``.SUNW_ctf`` in the kernel), ``"ctf-v3-raw"`` (uncompressed),
+            ``"dwarf"`` (a separate ``directory/kernel.debug``), or None (the default: no
+            type information and no kernel data; files byte-identical to builds before
+            the option existed).  With types the dump carries the kernel data of
+            :mod:`pykvm.synth.kerneldata` laid out with this kernel's seed-varied
+            :class:`~pykvm.synth.cmodel.LayoutTruth` (``truth.type_layout``;
+            ``truth.kernel_data`` the values).  Not with ``minidump-v1``, which does not
+            dump the kmem GiB holding the data.
+        era: FreeBSD major version of the types (``"10"`` ... ``"15"``; default chosen by
+            the seed); only with ``types``.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
+
     Raises:
         ValueError: unknown format, bad option values, or an ELF dump of more than
             1 GiB of RAM, or no room for the bulk range below the 1 GiB mapping's GiB.
@@ -94,6 +121,17 @@ def build_amd64(
         raise ValueError(f"unknown amd64 dump format {fmt!r}; expected one of {AMD64_FORMATS}")
     if dump_delta and fmt != "elf":
         raise ValueError("dump_delta applies to ELF full dumps only")
+    if types not in TYPE_OPTIONS:
+        raise ValueError(f"unknown types {types!r}; expected one of {TYPE_OPTIONS}")
+    if types is None and (era is not None or cp_time_symbol):
+        raise ValueError("era and cp_time_symbol need types")
+    if types is not None and fmt == "minidump-v1":
+        raise ValueError("kernel data lives in kmem, which a minidump-v1 does not dump")
+    typeset = kernel_types(seed, AMD64, era=era) if types is not None else None
+    layout_truth = typeset.truth() if typeset is not None else None
+    ctf_section = None
+    if typeset is not None and types is not None and types.startswith("ctf"):
+        ctf_section = _ctf_builder(typeset, types)
     if vm_min_kernel_address is None:
         vm_min_kernel_address = SMALL_KVA_START if small_kva else VM_MIN_KERNEL_ADDRESS
     machine = Amd64Machine(
@@ -103,6 +141,9 @@ def build_amd64(
         physmem_gib=physmem_gib,
         extra_symbols=extra_symbols,
         bulk_mib=bulk_mib,
+        types=layout_truth,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=ctf_section,
     )
     if fmt == "elf" and machine.physmem > ELF_MAX_PHYSMEM:
         raise ValueError("an ELF full dump contains all RAM; use a minidump for big machines")
@@ -110,6 +151,10 @@ def build_amd64(
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(machine.kernel.file_bytes())
+    debug_path = None
+    if types == "dwarf" and typeset is not None:
+        debug_path = root / debug_name
+        debug_path.write_bytes(write_debug_elf(write_dwarf(typeset).as_dict(), AMD64))
 
     if fmt == "elf":
         core_plan = plan_elf_core(machine, dump_delta)
@@ -120,7 +165,45 @@ def build_amd64(
         plan = plan_minidump(machine, version)
         write_minidump(str(core_path), plan, machine)
         truth = _minidump_truth(machine, plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="amd64", fmt=fmt, truth=truth)
+    if machine.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="amd64", fmt=fmt, truth=truth, debug=debug_path
+    )
+
+
+def ctf_objects(symbols: Sequence[SymbolEntry], variables: Collection[str]) -> list[str | None]:
+    """The object-section entries for ``symbols`` (symbol-table order, ``init_symtab``).
+
+    A symbol gets an entry when it is ``STT_OBJECT``, named, defined (not ``SHN_UNDEF``),
+    not ``_START_``/``_END_`` and not ``SHN_ABS`` with value 0; the entry names the
+    variable (a TypeSet variable) or is None (type ID 0, "no type information").
+    """
+    out: list[str | None] = []
+    for sym in symbols:
+        if sym.type != ew.STT_OBJECT or not sym.name or sym.shndx == ew.SHN_UNDEF:
+            continue
+        if sym.name in ("_START_", "_END_") or (sym.shndx == ew.SHN_ABS and sym.value == 0):
+            continue
+        out.append(sym.name if sym.name in variables else None)
+    return out
+
+
+def _ctf_builder(typeset: TypeSet, types: str) -> Callable[[Sequence[SymbolEntry]], bytes]:
+    version = 2 if types == "ctf-v2" else 3
+    compress = types != "ctf-v3-raw"
+    names = {v.name for v in typeset.variables}
+
+    def build(symbols: Sequence[SymbolEntry]) -> bytes:
+        return write_ctf(
+            typeset,
+            version=version,
+            compress=compress,
+            symbols=ctf_objects(symbols, names),
+            label="FreeBSD synth",
+        )
+
+    return build
 
 
 # ---------------------------------------------------------------------------- truth
@@ -376,4 +459,4 @@ def _samples(
     return regions, holes, kinds
 
 
-__all__ = ["AMD64_FORMATS", "build_amd64"]
+__all__ = ["AMD64_FORMATS", "TYPE_OPTIONS", "build_amd64", "ctf_objects"]

@@ -51,11 +51,15 @@ from the page data.  The pmap section covers whole GiBs from ``VM_MIN_KERNEL_ADD
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import elfwriter as ew
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_X86_64
-from ..kernel import SynthKernel
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Machine, boot_messages
 from ..spec import KernelSpec
 
@@ -185,8 +189,18 @@ class Amd64Machine(Machine):
         physmem_gib: int | None = None,
         extra_symbols: int = 0,
         bulk_mib: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
         """Build the machine of ``seed`` (no files are written here).
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata`: its variables in ``.bss`` and a kernel-data arena
+        of 4 KiB pages (one page table, 2 MiB of VA) in the kmem GiB, next to the other
+        kmem page tables; ``kdata`` is then the :class:`KernelDataTruth`.
+        ``cp_time_symbol`` also defines the old ``cp_time`` array; ``ctf_section`` makes
+        the kernel ELF carry a ``.SUNW_ctf`` section (called with the symbol table).
 
         ``bulk_mib`` (even, 0..256) adds the bulk range: one more dump_avail range of that
         many MiB mapped contiguously by 2 MiB superpages (see the module docstring).
@@ -207,7 +221,13 @@ class Amd64Machine(Machine):
         super().__init__(seed, rng, page_size=PAGE_SIZE, entry_size=8, byteorder="little")
         self.kernphys = kernphys
         self.vm_min = vm_min
-        self.kernel = SynthKernel(SPEC, seed, extra_symbols)
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"} | {n for n, _ in SPEC.data_vars}
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        self.kernel = SynthKernel(SPEC, seed, extra_symbols, extra_bss=extra_bss)
+        self.kernel.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
 
         # ---- how many boot page-table pages follow the image
         self.nkpml4e = 512 - pml4_index(vm_min)
@@ -238,6 +258,8 @@ class Amd64Machine(Machine):
         self.hole_targets: list[int] = []
         self._build_tables()
         self._build_msgbuf()
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
         self._fill_kernel_vars()
         self.place(self.kernphys, self.kernel.memory_image())
         self.finish()
@@ -530,6 +552,43 @@ class Amd64Machine(Machine):
         self.place(self.msgbuf_pa, self.msgbuf)
         first = self.msgbuf_pa >> PAGE_SHIFT
         self.extras.update(range(first, first + npages))
+
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena (after every random draw of the default machine)."""
+        k = self.kernel
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        arena_va = self.kmem_pt_va + 4 * NBPDR  # the kmem PDE after pt2 (a + 4 <= 511)
+        pt = self.new_table(self.alloc())
+        self._link_pt(arena_va, pt)
+        self.kdata_va = arena_va
+        flags = PG_V | PG_RW | PG_A | PG_M | PG_G | PG_NX
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self._map4k(va, pa, flags)
+            return pa
+
+        arena = PageArena(arena_va, NPTEPG, PAGE_SIZE, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=DMAP_MIN_ADDRESS + self.msgbuf_pa,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        k.add_symbol(
+            "__start_set_pcpu", self.kdata.dpcpu_start, shndx=SEC_BSS, type=ew.STT_NOTYPE
+        )
+        k.add_symbol("__stop_set_pcpu", self.kdata.dpcpu_stop, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel
