@@ -7,6 +7,7 @@ Subcommands::
     pykvm nlist KERNEL CORE NAME... [--json]
     pykvm read  KERNEL CORE ADDR|SYMBOL[+OFF] LEN [--raw | --json]
     pykvm pages KERNEL CORE [--limit N] [--json]
+    pykvm types KERNEL [STRUCT] [--debug FILE]... [--core CORE] [--json]
 
 The engine returns plain data (``DumpInfo``, ``NlistResult``, ``KvmPage``, bytes);
 this module only turns it into text or JSON.  Every ``collect_*`` function
@@ -34,6 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import pykvm
+import pykvm.errors
+from pykvm.image.layout import (
+    KERNEL_STRUCTS,
+    KernelTypes,
+    Member,
+    SourceInfo,
+    StructLayout,
+    parse_type_name,
+)
 
 __all__ = ["main", "build_parser", "hexdump", "parse_target", "Target"]
 
@@ -170,6 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the dump's page mappings (kvm_walk_pages)",
     )
     p_pages.add_argument("--limit", metavar="N", type=_uint_arg, help="stop after N records")
+    p_types = sub.add_parser(
+        "types",
+        parents=[common],
+        help="show the kernel's type information: sources, struct sizes, member offsets",
+        description="Show where pykvm finds the layout of kernel structures (CTF, else DWARF, "
+        "else the offsets the kernel exports for debuggers) and, for STRUCT, its size and "
+        "every member's offset, size and type.  Without STRUCT, list the structures the "
+        "libkvm calls need.",
+    )
+    p_types.add_argument("kernel", metavar="KERNEL", help="the kernel image (ELF)")
+    p_types.add_argument("struct", metavar="STRUCT", nargs="?",
+                         help="a struct or union: proc, 'struct proc', 'union u'")
+    p_types.add_argument("--debug", metavar="FILE", action="append", default=[],
+                         help="a separate debug file (kernel.debug) with DWARF; repeatable")
+    p_types.add_argument("--core", metavar="CORE",
+                         help="a crash dump of this kernel (exported offsets are then read "
+                         "from it)")
     return parser
 
 
@@ -297,6 +324,64 @@ def iter_pages(kd: pykvm.Kvm, limit: int | None) -> Iterator[Doc]:
             close()
 
 
+def source_doc(info: SourceInfo) -> Doc:
+    """One source of type information as a dictionary."""
+    return {"name": info.name, "available": info.available, "detail": info.detail,
+            "error": info.error}
+
+
+def member_doc(path: str, member: Member, depth: int) -> Doc:
+    """One member of a struct as a dictionary (offsets in bytes and bits)."""
+    return {
+        "path": path,
+        "depth": depth,
+        "offset": member.offset,
+        "size": member.size,
+        "bit_offset": member.bit_offset,
+        "bit_size": member.bit_size,
+        "type": member.type_name,
+        "kind": member.kind,
+        "count": member.count,
+    }
+
+
+def layout_doc(layout: StructLayout) -> Doc:
+    """A struct's layout: size, source, and every member (nested ones too)."""
+    return {
+        "name": layout.title,
+        "size": layout.size,
+        "source": layout.source,
+        "complete": layout.complete,
+        "exact_size": layout.exact_size,
+        "members": [member_doc(path, m, depth) for path, m, depth in layout.walk()],
+    }
+
+
+def collect_types(types: KernelTypes, kernel: str, struct: str | None) -> Doc:
+    """What ``pykvm types`` shows: the sources, then one struct or the kernel-data ones."""
+    doc: Doc = {"kernel": kernel, "sources": [source_doc(s) for s in types.sources]}
+    if struct is not None:
+        doc["struct"] = layout_doc(types.struct(struct))
+        return doc
+    rows: list[Doc] = []
+    for name in KERNEL_STRUCTS:
+        try:
+            layout = types.find_struct(name)
+        except pykvm.KvmError as exc:
+            rows.append({"name": name, "found": False, "size": None, "source": None,
+                         "error": str(exc)})
+            continue
+        if layout is None:
+            rows.append({"name": name, "found": False, "size": None, "source": None,
+                         "error": None})
+        else:
+            rows.append({"name": name, "found": True, "size": layout.size,
+                         "source": layout.source, "error": None,
+                         "complete": layout.complete})
+    doc["structs"] = rows
+    return doc
+
+
 # --------------------------------------------------------------------------- presentation
 
 
@@ -379,6 +464,69 @@ def format_page(doc: Doc) -> str:
         f"{doc['paddr']:#018x} {doc['kmap_vaddr']:#018x} {doc['dmap_vaddr']:#018x} "
         f"{_prot(doc['prot']):<4} {offset:>12} {doc['len']:#x}"
     )
+
+
+def format_sources(sources: Sequence[Doc]) -> list[str]:
+    """The type-information sources, in order of precedence."""
+    width = max([6, *(len(s["name"]) for s in sources)])
+    lines = ["type information, in order of precedence:"]
+    for src in sources:
+        if src["error"]:
+            state, detail = "error", src["error"]
+        else:
+            state, detail = yes_no(src["available"]), src["detail"]
+        lines.append(f"  {src['name']:<{width}}  {state:<5}  {detail}")
+    return lines
+
+
+def format_types(doc: Doc) -> list[str]:
+    """``pykvm types`` text: sources, then a struct's members or the struct table."""
+    lines = [f"kernel  {doc['kernel']}"]
+    lines += format_sources(doc["sources"])
+    lines.append("")
+    if "struct" in doc:
+        lines += format_layout(doc["struct"])
+        return lines
+    rows: list[Doc] = doc["structs"]
+    width = max([6, *(len(r["name"]) for r in rows)])
+    lines.append(f"{'STRUCT':<{width}}  {'SIZE':>6}  SOURCE")
+    for r in rows:
+        if r["found"]:
+            note = "" if r.get("complete", True) else " (some members only)"
+            lines.append(f"{r['name']:<{width}}  {r['size']:>6}  {r['source']}{note}")
+        else:
+            why = r["error"] or "no type information"
+            lines.append(f"{r['name']:<{width}}  {'-':>6}  ({why})")
+    return lines
+
+
+def _offset_text(m: Doc) -> str:
+    if m["bit_size"] is None:
+        return f"{m['offset']:#x}"
+    return f"{m['offset']:#x}.{m['bit_offset'] % 8}"
+
+
+def format_layout(doc: Doc) -> list[str]:
+    """A struct's members: offset (``0x1a4``, bit-fields ``0x1a4.3``), size (bit-fields
+    ``:3``), type and member path, nested members indented under their parent."""
+    exact = "" if doc["exact_size"] else " (extent of the known members)"
+    lines = [f"{doc['name']}: {doc['size']} bytes{exact}, from {doc['source']}"]
+    members: list[Doc] = doc["members"]
+    if not members:
+        lines.append("(no members known)")
+        return lines
+    types = [m["type"] for m in members]
+    twidth = min(40, max([4, *(len(t) for t in types)]))
+    owidth = max([6, *(len(_offset_text(m)) for m in members)])
+    lines.append(f"{'OFFSET':<{owidth}}  {'SIZE':>5}  {'TYPE':<{twidth}}  MEMBER")
+    for m in members:
+        size = f":{m['bit_size']}" if m["bit_size"] is not None else (
+            "-" if m["size"] is None else str(m["size"]))
+        name = m["path"].rpartition(".")[2] if m["path"] else f"(anonymous {m['kind']})"
+        indent = "  " * m["depth"]
+        lines.append(f"{_offset_text(m):<{owidth}}  {size:>5}  {m['type']:<{twidth}}  "
+                     f"{indent}{name}")
+    return lines
 
 
 # --------------------------------------------------------------------------- output
@@ -481,6 +629,55 @@ def cmd_pages(args: argparse.Namespace, out: Output) -> int:
         else:
             out.line(PAGES_HEADER)
             out.lines(format_page(doc) for doc in iter_pages(kd, args.limit))
+    return 0
+
+
+def _kernel_types(kernel: str, debug: Sequence[str]) -> tuple[KernelTypes, Any]:
+    """The type information of a kernel without a dump: (types, closer)."""
+    from pykvm.image.dwarf import DwarfFile
+    from pykvm.image.elf import KernelImage
+
+    try:
+        fd = os.open(kernel, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise CliError(f"{kernel}: {pykvm.errors.strerror(exc.errno or 0)}") from None
+    stack = contextlib.ExitStack()
+    stack.callback(os.close, fd)
+    try:
+        image = KernelImage(kernel, fd)
+        stack.callback(image.close)
+        dwarfs = []
+        for path in debug:
+            dwarf = DwarfFile.open(path)
+            stack.callback(dwarf.close)
+            dwarfs.append(dwarf)
+        types = KernelTypes.for_kernel(image, debug=dwarfs)
+        stack.callback(types.close)
+    except BaseException:
+        stack.close()
+        raise
+    return types, stack
+
+
+def cmd_types(args: argparse.Namespace, out: Output) -> int:
+    if args.struct is not None:
+        try:
+            parse_type_name(args.struct)
+        except ValueError as exc:
+            raise UsageError(f"types: {exc}") from None
+    if args.core is not None:
+        with open_dump(args.kernel, args.core) as kd:
+            for path in args.debug:
+                kd.attach_debug(path)
+            doc = collect_types(kd.types, args.kernel, args.struct)
+    else:
+        types, stack = _kernel_types(args.kernel, args.debug)
+        with stack:
+            doc = collect_types(types, args.kernel, args.struct)
+    if args.json:
+        out.json(doc)
+    else:
+        out.lines(format_types(doc))
     return 0
 
 
@@ -668,6 +865,7 @@ COMMANDS = {
     "nlist": cmd_nlist,
     "read": cmd_read,
     "pages": cmd_pages,
+    "types": cmd_types,
 }
 
 

@@ -8,6 +8,11 @@ engine of lib/libkvm/kvm_private.c (``_kvm_err``, ``_kvm_syserr``,
 ``_kvm_nlist``, ``kvm_fdnlist``, ``kvm_fdnlist_prefix``) and the DPCPU
 symbol relocation of lib/libkvm/kvm_pcpu.c.  The contract is api.md.
 
+pykvm additions: :attr:`Kvm.types` (struct layouts from the kernel's CTF, a
+``kernel.debug`` given to :meth:`Kvm.attach_debug`, the kernel's own DWARF, or the
+offsets the kernel exports for debuggers; see :mod:`pykvm.image.layout`) and
+:meth:`Kvm.struct`, a typed view of one kernel structure.
+
 Python shape: where libkvm returns -1 with a message, pykvm raises a
 :class:`~pykvm.errors.KvmError` whose ``str()`` is that message (and
 :meth:`Kvm.geterr` returns it too); where libkvm returns a short count, pykvm
@@ -24,7 +29,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 from . import errors as E
 from .arch import select_backend
@@ -50,6 +55,10 @@ from .constants import (
 from .core.corefile import CoreFile
 from .errors import FaultError, FormatError, KvmError, LiveUnsupportedError, NotNativeError
 from .image.elf import KernelImage
+
+if TYPE_CHECKING:
+    from .image.dwarf import DwarfFile
+    from .image.layout import KernelTypes, StructView
 
 U64 = (1 << 64) - 1
 #: ``unsigned long`` of the host, for kvm_read/kvm_write/kvm_nlist narrowing.
@@ -185,6 +194,9 @@ class Kvm:
         self._dpcpu_off: list[int] = []
         self._dpcpu_curcpu = 0
         self._dpcpu_curoff = 0
+        # type information (pykvm/image/layout.py), built on first use
+        self._types: KernelTypes | None = None
+        self._debug: list[DwarfFile] = []
 
     # -- error primitives (kvm_private.c) ---------------------------------------
     def err(self, program: str | None, text: str) -> None:
@@ -227,6 +239,12 @@ class Kvm:
         self._tc = {}
         self._mm = None
         self.backend = None
+        if self._types is not None:
+            self._types.close()
+            self._types = None
+        for dwarf in self._debug:
+            dwarf.close()
+        self._debug = []
         if self._core_opened:
             self.core.close()
         if self._kernel_opened:
@@ -568,6 +586,45 @@ class Kvm:
             return value
         return (self._dpcpu_curoff + value) & U64
 
+    # -- type information (pykvm) --------------------------------------------------
+    def attach_debug(self, path: str | os.PathLike[str]) -> None:
+        """Use a separate debug file (``kernel.debug``) for type information.
+
+        Its DWARF is asked after the kernel's CTF and before the kernel's own
+        DWARF (see :mod:`pykvm.image.layout`).  Raises :class:`KvmError`
+        (``path: strerror``) when the file cannot be opened and
+        :class:`FormatError` when it is not ELF or has no DWARF.
+        """
+        from .image.dwarf import DwarfFile
+
+        self._check()
+        dwarf = DwarfFile.open(path)
+        self._debug.append(dwarf)
+        if self._types is not None:
+            self._types.add_dwarf(dwarf)
+
+    @property
+    def types(self) -> KernelTypes:
+        """The kernel's type information: struct layouts from CTF, DWARF or the
+        exported offsets (:class:`~pykvm.image.layout.KernelTypes`)."""
+        self._check()
+        if self._types is None:
+            from .image.layout import KernelTypes
+
+            self._types = KernelTypes.for_kernel(self.kernel, debug=self._debug, memory=self,
+                                                 offsets_memory=_QuietReader(self))
+        return self._types
+
+    def struct(self, name: str, addr: int) -> StructView:
+        """Read ``struct name`` at kernel address ``addr`` (its whole size, once) and
+        return a typed view of it: ``kd.struct("proc", p).p_pid``.
+
+        Raises :class:`FaultError` when the structure cannot be read in full and
+        :class:`KvmError` when no source describes it.
+        """
+        types = self.types
+        return types.view(types.struct(name), addr & U64, self)
+
     # -- walk_pages ---------------------------------------------------------------
     def walk_pages(self) -> Iterator[KvmPage]:
         """``kvm_walk_pages`` as an iterator of :class:`KvmPage` records.
@@ -591,6 +648,27 @@ class Kvm:
                 return 0 if stop.value is False else 1
             if not cb(page):
                 return 0
+
+
+class _QuietReader:
+    """Reads for pykvm's own bookkeeping (the exported offsets): ``kvm_read2``
+    semantics, but the descriptor's error buffer and stderr are left alone, so
+    that ``geterr()`` still shows the caller's last error."""
+
+    def __init__(self, kd: Kvm) -> None:
+        self.kd = kd
+
+    def read2(self, addr: int, size: int) -> bytes:
+        kd = self.kd
+        saved = kd._errbuf, kd._chain, kd.program
+        kd.program = None
+        try:
+            data = kd.read_bootstrap(addr, size)
+        finally:
+            kd._errbuf, kd._chain, kd.program = saved
+        if data is None:
+            raise FaultError(E.cformat(E.INVALID_ADDRESS, addr), addr)
+        return data
 
 
 def _kvm_err(kd: Kvm, program: str | None, text: str) -> None:
