@@ -1,0 +1,112 @@
+"""Shared helpers of the kernel-data tests: synthetic dumps with kernel data, opening
+them (with the DWARF file when there is one), a resolver that moves symbols, and copies
+of a core with bytes patched at a kernel virtual address."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from pykvm import kvm as K
+from pykvm.synth import SynthDump, build_amd64
+from pykvm.synth.cmodel import LayoutTruth
+from pykvm.synth.kerneldata import KernelDataTruth
+
+TYPES = ("ctf-v3", "ctf-v2", "dwarf")
+ERAS = ("10", "11", "12", "13", "14", "15")
+#: every type source with every era, and the ELF full-dump format once per source
+CASES = [(t, e, "minidump-v3") for t in TYPES for e in ERAS] + [(t, "14", "elf") for t in TYPES]
+#: an address no synthetic dump maps
+UNMAPPED = 0xFFFFFFFF00000000 + 0x40000000 - 0x1000
+
+_BUILT: dict[tuple[str, str, str, int, bool], SynthDump] = {}
+
+
+def build(root: Path, types: str, era: str, fmt: str = "minidump-v3", seed: int = 7,
+          cp_time_symbol: bool = False) -> SynthDump:
+    """Build (once per session and root) the dump of one case."""
+    key = (types, era, fmt, seed, cp_time_symbol)
+    if key not in _BUILT:
+        d = root / "-".join((types, era, fmt, str(seed), str(cp_time_symbol)))
+        d.mkdir(parents=True, exist_ok=True)
+        _BUILT[key] = build_amd64(d, seed=seed, fmt=fmt, types=types, era=era,
+                                  small_kva=True, cp_time_symbol=cp_time_symbol)
+    return _BUILT[key]
+
+
+def open_dump(d: SynthDump, core: Path | None = None,
+              resolver: K.Resolver | None = None) -> K.Kvm:
+    """Open the dump (or a patched copy of its core) and attach its DWARF file."""
+    kd = K.open2(d.kernel, core if core is not None else d.core, resolver=resolver)
+    if d.debug is not None:
+        kd.attach_debug(d.debug)
+    return kd
+
+
+def moved(d: SynthDump, overrides: Mapping[str, int]) -> K.Resolver:
+    """A resolver answering from the kernel's symbols, with ``overrides`` (names without
+    the leading underscore) moved to other addresses."""
+    with open_dump(d) as base:
+        def resolve(name: str) -> int | None:
+            bare = name[1:] if name.startswith("_") else name
+            if bare in overrides:
+                return overrides[bare]
+            e = base.nlist2([name]).entries[0]
+            return e.value if e.type != 0 else None
+
+        table: dict[str, int | None] = {}
+
+        def cached(name: str) -> int | None:
+            if name not in table:
+                table[name] = resolve(name)
+            return table[name]
+
+        # resolve eagerly the names the calls use, while the base handle is open
+        for n in ("averunnable", "fscale", "cp_time", "cpuid_to_pcpu", "mp_maxcpus",
+                  "mp_ncpus", "__pcpu", "swtailq", "dmmax", "nsw_cluster_max", "nprocs",
+                  "allproc", "zombproc", "ticks", "hz", "cpu_tick_frequency", "msgbufp",
+                  "__start_set_pcpu", "__stop_set_pcpu", "dpcpu_off"):
+            cached("_" + n)
+    return lambda name: table.get(name) if name in table else None
+
+
+def patched(d: SynthDump, dest: Path, patches: list[tuple[int, bytes]]) -> Path:
+    """A copy of the dump's core with ``data`` written at each kernel address ``va``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / "vmcore.patched"
+    shutil.copyfile(d.core, out)
+    with open_dump(d) as kd:
+        assert kd.backend is not None
+        offsets = []
+        for va, data in patches:
+            off, n = kd.backend.kvatop(va)
+            assert n >= len(data), hex(va)
+            offsets.append((off, data))
+    with out.open("r+b") as f:
+        for off, data in offsets:
+            f.seek(off)
+            f.write(data)
+    return out
+
+
+def member_va(d: SynthDump, struct: str, addr: int, path: str) -> int:
+    """The address of ``struct.path`` of the structure at ``addr`` (from the truth)."""
+    return addr + layout(d).structs[struct].member(path).offset
+
+
+def le(value: int, size: int = 8) -> bytes:
+    """``value`` as ``size`` little-endian bytes (amd64)."""
+    return (value % (1 << (8 * size))).to_bytes(size, "little")
+
+
+def kdata(d: SynthDump) -> KernelDataTruth:
+    """The dump's kernel-data truth (built with types, so never None)."""
+    assert d.truth.kernel_data is not None
+    return d.truth.kernel_data
+
+
+def layout(d: SynthDump) -> LayoutTruth:
+    """The dump's type-layout truth."""
+    assert d.truth.type_layout is not None
+    return d.truth.type_layout

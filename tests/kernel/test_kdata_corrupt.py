@@ -1,0 +1,117 @@
+"""Corrupt kernel data in copies of a core: cyclic lists, wild pointers, absurd counts end
+in a KvmError or libkvm's documented partial result, never a hang or another exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kdata_helpers import UNMAPPED, build, kdata, le, member_va, open_dump, patched
+
+from pykvm import kvm as K
+from pykvm.constants import KERN_PROC_ALL, KERN_PROC_PID, KERN_PROC_PROC
+from pykvm.errors import KvmError
+from pykvm.kernel import msgbuf, pcpu, procs, swap
+from pykvm.synth import SynthDump
+
+
+@pytest.fixture(scope="module", params=["ctf-v3", "dwarf"])
+def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SynthDump:
+    return build(tmp_path_factory.mktemp("corrupt"), str(request.param), "12")
+
+
+def _open(d: SynthDump, tmp: Path, patches: list[tuple[int, bytes]]) -> K.Kvm:
+    return open_dump(d, patched(d, tmp, patches))
+
+
+def _allproc_addrs(d: SynthDump) -> list[int]:
+    kdt = kdata(d)
+    return [p.addr for p in kdt.procs if p.list_name == "allproc"]
+
+
+@pytest.mark.parametrize("op", [KERN_PROC_ALL, KERN_PROC_PROC, KERN_PROC_PID])
+def test_cyclic_allproc(base: SynthDump, tmp_path: Path, op: int) -> None:
+    addrs = _allproc_addrs(base)
+    last = member_va(base, "proc", addrs[-1], "p_list.le_next")
+    with _open(base, tmp_path, [(last, le(addrs[0]))]) as kd:
+        with pytest.raises(KvmError, match="^allproc corrupt: a cycle"):
+            procs.getprocs(kd, op, 99999)
+        assert kd.geterr().startswith("allproc corrupt")
+
+
+def test_cyclic_threads(base: SynthDump, tmp_path: Path) -> None:
+    p = next(p for p in kdata(base).procs if len(p.threads) > 1)
+    tds = [td.addr for td in p.threads]
+    last = member_va(base, "thread", tds[-1], "td_plist.tqe_next")
+    with _open(base, tmp_path, [(last, le(tds[0]))]) as kd:
+        with pytest.raises(KvmError, match="^thread list of the process at 0x"):
+            procs.getprocs(kd, KERN_PROC_ALL)
+        # one record per process does not follow the thread list
+        assert len(procs.getprocs(kd, KERN_PROC_PROC)) == len(kdata(base).procs)
+
+
+def test_wild_proc_pointer(base: SynthDump, tmp_path: Path) -> None:
+    addrs = _allproc_addrs(base)
+    va = member_va(base, "proc", addrs[1], "p_list.le_next")
+    with _open(base, tmp_path, [(va, le(UNMAPPED))]) as kd:
+        with pytest.raises(KvmError, match=f"^can't read proc at 0x{UNMAPPED:x}$"):
+            procs.getprocs(kd, KERN_PROC_PROC)
+
+
+@pytest.mark.parametrize("member,what", [("p_pgrp", "pgrp"), ("p_sigacts", "sigacts"),
+                                         ("p_pptr", "pproc"),
+                                         ("p_threads.tqh_first", "thread")])
+def test_wild_members(base: SynthDump, tmp_path: Path, member: str, what: str) -> None:
+    p = next(p for p in kdata(base).procs if not p.zombie and p.pid > 1)
+    va = member_va(base, "proc", p.addr, member)
+    with _open(base, tmp_path, [(va, le(UNMAPPED))]) as kd:
+        with pytest.raises(KvmError, match=f"^can't read {what} at 0x{UNMAPPED:x}$"):
+            procs.getprocs(kd, KERN_PROC_PROC)
+
+
+def test_zombproc_failure_keeps_allproc(base: SynthDump, tmp_path: Path) -> None:
+    kdt = kdata(base)
+    zombies = [p for p in kdt.procs if p.list_name == "zombproc"]
+    assert zombies, "era 12 keeps zombies on zombproc"
+    va = member_va(base, "proc", zombies[0].addr, "p_pgrp")
+    with _open(base, tmp_path, [(va, le(UNMAPPED))]) as kd:
+        got = procs.getprocs(kd, KERN_PROC_PROC)
+        assert [k.pid for k in got] == [p.pid for p in kdt.procs if p.list_name == "allproc"]
+        assert kd.geterr() == f"can't read pgrp at 0x{UNMAPPED:x}"
+
+
+def test_absurd_maxcpus(base: SynthDump, tmp_path: Path) -> None:
+    with open_dump(base) as kd0:
+        va = kd0.nlist2(["_mp_maxcpus"]).entries[0].value
+    with _open(base, tmp_path, [(va, le(1 << 30, 4))]) as kd:
+        with pytest.raises(KvmError, match="^out of memory$"):
+            pcpu.getmaxcpu(kd)
+        assert pcpu.counter_u64_fetch(kd, 0) == 0
+
+
+def test_msgbuf_magic_and_size(base: SynthDump, tmp_path: Path) -> None:
+    m = kdata(base).msgbuf
+    magic = member_va(base, "msgbuf", m.addr, "msg_magic")
+    with _open(base, tmp_path / "a", [(magic, le(0x1234, 4))]) as kd:
+        with pytest.raises(KvmError, match="^message buffer magic 0x1234 is not"):
+            msgbuf.msgbuf(kd)
+    size = member_va(base, "msgbuf", m.addr, "msg_size")
+    with _open(base, tmp_path / "b", [(size, le(0, 4))]) as kd:
+        with pytest.raises(KvmError, match="^message buffer size 0 is not usable$"):
+            msgbuf.msgbuf(kd)
+
+
+def test_cyclic_swtailq(base: SynthDump, tmp_path: Path) -> None:
+    sw = kdata(base).swap
+    va = member_va(base, "swdevt", sw[-1].addr, "sw_list.tqe_next")
+    with _open(base, tmp_path, [(va, le(sw[0].addr))]) as kd:
+        with pytest.raises(KvmError, match="^swtailq corrupt"):
+            swap.getswapinfo(kd, 8)
+
+
+def test_wild_swdevt(base: SynthDump, tmp_path: Path) -> None:
+    sw = kdata(base).swap
+    va = member_va(base, "swdevt", sw[0].addr, "sw_list.tqe_next")
+    with _open(base, tmp_path, [(va, le(UNMAPPED))]) as kd:
+        with pytest.raises(KvmError, match="^cannot read swinfo$"):
+            swap.getswapinfo(kd, 8)
