@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
@@ -255,7 +256,7 @@ class Powerpc64leElfCore(Powerpc64ElfCore):
     HOST_ORDER: ClassVar[str] = "little"
 
 
-class _Mmu:
+class _Mmu(ABC):
     """``struct ppc64_mmu_ops``: what a minidump MMU back end provides."""
 
     def __init__(self, md: Powerpc64Minidump) -> None:
@@ -268,13 +269,13 @@ class _Mmu:
         self.kernbase: int = md.hdr["kernbase"]
         self.disp = (md.hdr["startkernel"] - PPC64_KERNBASE) & U64
 
+    @abstractmethod
     def kvatop(self, va: int) -> tuple[int, int]:
         """``kvatop`` of the back end."""
-        raise NotImplementedError
 
+    @abstractmethod
     def walk(self) -> Generator[KvmPage, None, bool]:
         """``walk_pages`` of the back end: the records; returns libkvm's result."""
-        raise NotImplementedError
 
     def invalid(self, va: int) -> tuple[int, int]:
         """The soft ``invalid address (0x%jx)`` every failure ends with."""

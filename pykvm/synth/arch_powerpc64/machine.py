@@ -30,6 +30,8 @@ machine's ``extras``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from .. import elfwriter as ew
 from .._prng import Rng
 from ..kernel import SynthKernel
@@ -112,7 +114,7 @@ def to_signed64(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-class Ppc64Machine(Machine):
+class Ppc64Machine(Machine, ABC):
     """RAM, the kernel image in the direct map, boot KVA pages, msgbuf and extras.
 
     Subclasses (:class:`~.hpt.HptMachine`, :class:`~.radix.RadixMachine`) supply the
@@ -188,13 +190,13 @@ class Ppc64Machine(Machine):
         return range(self.kernphys, -(-end // PAGE_SIZE) * PAGE_SIZE, PAGE_SIZE)
 
     # ------------------------------------------------------------------ boot KVA
+    @abstractmethod
     def kenter(self, va: int, pa: int) -> None:
         """``pmap_kenter``: one wired 4 KiB kernel mapping (the MMU subclass encodes it)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map_kva(self, va: int, pa: int, *, write: bool = True, exec_: bool = False) -> None:
         """``pmap_enter`` of a kernel page with the given protection (MMU subclass)."""
-        raise NotImplementedError
 
     def boot_kva(self) -> None:
         """The late-bootstrap KVA: guard page, kstack0, msgbuf, dpcpu, crashdumpmap."""
