@@ -8,11 +8,18 @@ Subcommands::
     pykvm read  KERNEL CORE ADDR|SYMBOL[+OFF] LEN [--raw | --json]
     pykvm pages KERNEL CORE [--limit N] [--json]
     pykvm types KERNEL [STRUCT] [--debug FILE]... [--core CORE] [--json]
+    pykvm ps       KERNEL CORE [--threads] [--debug FILE]... [--json]
+    pykvm swapinfo KERNEL CORE [-h] [--json]
+    pykvm loadavg  KERNEL CORE [--json]
+    pykvm cptime   KERNEL CORE [--json]
+    pykvm pcpu     KERNEL CORE [--json]
+    pykvm dmesg    KERNEL CORE [--all] [--json]
 
 The engine returns plain data (``DumpInfo``, ``NlistResult``, ``KvmPage``, bytes);
-this module only turns it into text or JSON.  Every ``collect_*`` function
-gathers data into JSON-ready dictionaries, every ``format_*`` function turns
-such data into lines of text; ``demo`` reuses both.
+the kernel-data calls of :mod:`pykvm.kernel` return records (``KinfoProc``,
+``KvmSwap``, lists of numbers, bytes); this module only turns them into text or JSON.
+Every ``collect_*`` function gathers data into JSON-ready dictionaries, every
+``format_*`` function turns such data into lines of text; ``demo`` reuses both.
 
 Errors are printed as ``pykvm: <libkvm's text>`` on stderr with exit status 1;
 usage errors exit with 2, as argparse does.  No traceback reaches the user.
@@ -36,6 +43,7 @@ from typing import Any
 
 import pykvm
 import pykvm.errors
+from pykvm.constants import KERN_PROC_INC_THREAD, KERN_PROC_PROC, SWIF_DEV_PREFIX
 from pykvm.image.layout import (
     KERNEL_STRUCTS,
     KernelTypes,
@@ -55,6 +63,8 @@ Doc = dict[str, Any]
 # The demo dump: a fixed recipe, so that every run shows the same thing.
 DEMO_SEED = 0
 DEMO_FMT = "minidump-v3"
+# Type information (CTF) in the demo kernel, for the kernel-data commands (ps...).
+DEMO_TYPES = "ctf-v3"
 DEMO_SYMBOLS = ("version", "hz", "kernbase", "KPML4phys")
 DEMO_PAGES = 5
 DEMO_META = "demo.json"
@@ -197,7 +207,46 @@ def build_parser() -> argparse.ArgumentParser:
     p_types.add_argument("--core", metavar="CORE",
                          help="a crash dump of this kernel (exported offsets are then read "
                          "from it)")
+    _add_kdata_parsers(sub, files, common)
     return parser
+
+
+def _add_kdata_parsers(sub: Any, files: argparse.ArgumentParser,
+                       common: argparse.ArgumentParser) -> None:
+    """The subcommands over the kernel's data (they need its type information)."""
+    p_ps = sub.add_parser(
+        "ps",
+        parents=[files, common],
+        help="list the processes (kvm_getprocs), like 'ps -axl'",
+        description="List the dump's processes as 'ps -axl' does: UID PID PPID CPU PRI NI "
+        "VSZ RSS MWCHAN STAT TT TIME COMMAND.  PRI is the raw pri_level, CPU the last CPU, "
+        "TT the tty's device number (or -).",
+    )
+    p_ps.add_argument("--threads", action="store_true",
+                      help="one line per thread (KERN_PROC_INC_THREAD)")
+    p_ps.add_argument("--debug", metavar="FILE", action="append", default=[],
+                      help="a separate debug file (kernel.debug) with DWARF; repeatable")
+    p_swap = sub.add_parser(
+        "swapinfo",
+        parents=[files, common],
+        add_help=False,
+        help="swap devices and their use (kvm_getswapinfo), like swapinfo(8)",
+    )
+    p_swap.add_argument("--help", action="help", help="show this help message and exit")
+    p_swap.add_argument("-h", dest="human", action="store_true",
+                        help="human-readable sizes (B, K, M, G, T)")
+    sub.add_parser("loadavg", parents=[files, common],
+                   help="the 1, 5 and 15 minute load averages (kvm_getloadavg)")
+    sub.add_parser("cptime", parents=[files, common],
+                   help="the CPU time counters in ticks (kvm_getcptime)")
+    sub.add_parser("pcpu", parents=[files, common],
+                   help="the CPUs and their struct pcpu addresses (kvm_getpcpu)")
+    p_dmesg = sub.add_parser(
+        "dmesg",
+        parents=[files, common],
+        help="the kernel message buffer: the unread text, or with --all the whole ring",
+    )
+    p_dmesg.add_argument("--all", action="store_true", help="the whole ring, oldest first")
 
 
 # --------------------------------------------------------------------------- data
@@ -382,6 +431,121 @@ def collect_types(types: KernelTypes, kernel: str, struct: str | None) -> Doc:
     return doc
 
 
+def _cstr(raw: bytes) -> str:
+    """A fixed-size C string field as text (up to its first NUL)."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+_NODEV = _U64
+_PS_STATE = {1: "I", 2: "R", 3: "S", 4: "T", 5: "Z", 6: "W", 7: "L"}  # SIDL ... SLOCK
+
+
+def proc_doc(kp: Any, page_size: int) -> Doc:
+    """One ``KinfoProc`` record as the fields ``ps -axl`` shows (sizes in KiB)."""
+    from pykvm.constants import KI_LOCKBLOCK, KI_SLEADER, NOCPU, P_CONTROLT
+
+    wmesg = _cstr(kp.wmesg)
+    lockname = _cstr(kp.lockname)
+    if kp.kiflag & KI_LOCKBLOCK and lockname:
+        mwchan = "*" + lockname
+    else:
+        mwchan = wmesg if wmesg else ("-" if kp.wchan == 0 else f"{kp.wchan:x}")
+    state = _PS_STATE.get(kp.stat, "?")
+    if kp.nice < 0:
+        state += "<"
+    elif kp.nice > 0:
+        state += "N"
+    if kp.kiflag & KI_SLEADER:
+        state += "s"
+    if kp.flag & P_CONTROLT and kp.pgid == kp.tpgid:
+        state += "+"
+    return {
+        "uid": kp.uid,
+        "pid": kp.pid,
+        "ppid": kp.ppid,
+        "cpu": kp.lastcpu if kp.oncpu == NOCPU else kp.oncpu,
+        "pri": kp.pri_level,
+        "nice": kp.nice,
+        "vsz": kp.size // 1024,
+        "rss": kp.rssize * page_size // 1024,
+        "mwchan": mwchan,
+        "wchan": kp.wchan,
+        "stat": state,
+        "tty": None if kp.tdev == _NODEV else kp.tdev,
+        "runtime_us": kp.runtime,
+        "command": _cstr(kp.comm),
+        "tid": kp.tid,
+        "thread": _cstr(kp.tdname),
+        "numthreads": kp.numthreads,
+        "paddr": kp.paddr,
+    }
+
+
+def collect_ps(kd: pykvm.Kvm, threads: bool) -> Doc:
+    """``kvm_getprocs(KERN_PROC_PROC)`` (with threads: ``| KERN_PROC_INC_THREAD``)."""
+    from pykvm.kernel.procs import getprocs
+
+    op = KERN_PROC_PROC | (KERN_PROC_INC_THREAD if threads else 0)
+    page_size = int(kd.info().page_size)
+    return {"threads": threads,
+            "procs": [proc_doc(kp, page_size) for kp in getprocs(kd, op)]}
+
+
+def collect_swapinfo(kd: pykvm.Kvm) -> Doc:
+    """``kvm_getswapinfo`` with ``SWIF_DEV_PREFIX``, sizes in 1K blocks, total last."""
+    from pykvm.kernel.swap import getswapinfo
+
+    page_kb = int(kd.info().page_size) // 1024
+    rows = getswapinfo(kd, 1024, SWIF_DEV_PREFIX)
+
+    def row(sw: Any) -> Doc:
+        total, used = sw.total * page_kb, sw.used * page_kb
+        return {"device": sw.devname, "blocks": total, "used": used,
+                "avail": total - used, "flags": sw.flags}
+
+    devices = [row(sw) for sw in rows[:-1]]
+    total = row(rows[-1]) if rows else {"device": "Total", "blocks": 0, "used": 0,
+                                        "avail": 0, "flags": 0}
+    total["device"] = "Total"
+    return {"devices": devices, "total": total}
+
+
+def collect_loadavg(kd: pykvm.Kvm) -> Doc:
+    """``kvm_getloadavg``: the 1, 5 and 15 minute averages."""
+    from pykvm.kernel.loadavg import getloadavg
+
+    return {"loadavg": getloadavg(kd, 3)}
+
+
+CPUSTATES = ("user", "nice", "system", "interrupt", "idle")
+
+
+def collect_cptime(kd: pykvm.Kvm) -> Doc:
+    """``kvm_getcptime``: the five counters, in ticks, by name."""
+    from pykvm.kernel.cptime import getcptime
+
+    return {"cp_time": dict(zip(CPUSTATES, getcptime(kd), strict=False))}
+
+
+def collect_pcpu(kd: pykvm.Kvm) -> Doc:
+    """``kvm_getmaxcpu``, ``kvm_getncpus`` and every CPU's ``struct pcpu`` address."""
+    from pykvm.kernel.pcpu import getmaxcpu, getncpus, pcpu_init
+
+    maxcpu = getmaxcpu(kd)
+    ncpus = getncpus(kd)
+    table = pcpu_init(kd).table
+    cpus = [{"cpu": i, "pcpu": addr} for i, addr in enumerate(table[:maxcpu]) if addr]
+    return {"maxcpu": maxcpu, "ncpus": ncpus, "cpus": cpus}
+
+
+def collect_dmesg(kd: pykvm.Kvm, whole: bool) -> Doc:
+    """The message buffer's unread text, or (``whole``) the whole ring."""
+    from pykvm.kernel.msgbuf import msgbuf
+
+    unread, ring = msgbuf(kd)
+    return {"all": whole, "text": (ring if whole else unread).decode("utf-8", "replace")}
+
+
 # --------------------------------------------------------------------------- presentation
 
 
@@ -527,6 +691,96 @@ def format_layout(doc: Doc) -> list[str]:
         lines.append(f"{_offset_text(m):<{owidth}}  {size:>5}  {m['type']:<{twidth}}  "
                      f"{indent}{name}")
     return lines
+
+
+def _ps_time(usec: int) -> str:
+    """``ps``'s TIME: minutes, seconds and hundredths."""
+    secs, rest = divmod(usec, 1_000_000)
+    return f"{secs // 60}:{secs % 60:02d}.{rest // 10_000:02d}"
+
+
+PS_COLUMNS = ("UID", "PID", "PPID", "CPU", "PRI", "NI", "VSZ", "RSS", "MWCHAN", "STAT",
+              "TT", "TIME", "COMMAND")
+
+
+def format_ps(doc: Doc) -> list[str]:
+    """``pykvm ps`` text: the columns of ``ps -axl``, numbers right-aligned."""
+    rows: list[list[str]] = []
+    for p in doc["procs"]:
+        command = p["command"]
+        if doc["threads"] and p["thread"] and p["thread"] != command:
+            command = f"{command}/{p['thread']}"
+        tty = "-" if p["tty"] is None else f"{p['tty']:#x}"
+        rows.append([str(p["uid"]), str(p["pid"]), str(p["ppid"]), str(p["cpu"]),
+                     str(p["pri"]), str(p["nice"]), str(p["vsz"]), str(p["rss"]),
+                     p["mwchan"][:8], p["stat"], tty, _ps_time(p["runtime_us"]), command])
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(PS_COLUMNS)]
+    left = {"MWCHAN", "STAT", "TT", "COMMAND"}
+
+    def line(cells: Sequence[str]) -> str:
+        out = [c.ljust(w) if h in left else c.rjust(w)
+               for c, w, h in zip(cells, widths, PS_COLUMNS, strict=True)]
+        return " ".join(out[:-1]) + " " + cells[-1]
+
+    return [line(PS_COLUMNS), *(line(r) for r in rows)]
+
+
+def humanize(kbytes: int) -> str:
+    """A size given in KiB as ``humanize_number`` shows it: ``512K``, ``1.4G``."""
+    value = float(kbytes) * 1024
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if value < 1024 or unit == "P":
+            if unit == "B" or value >= 10:
+                return f"{value:.0f}{unit}"
+            return f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_swapinfo(doc: Doc, human: bool = False) -> list[str]:
+    """``swapinfo(8)`` text: one line per device, a Total line when there are several."""
+    rows: list[Doc] = list(doc["devices"])
+    if len(rows) > 1:
+        rows.append(doc["total"])
+    width = max([15, *(len(r["device"]) for r in rows)])
+    size = "Size" if human else "1K-blocks"
+    lines = [f"{'Device':<{width}} {size:>9} {'Used':>8} {'Avail':>8} Capacity"]
+    for r in rows:
+        cap = r["used"] * 100.0 / r["blocks"] if r["blocks"] else 0.0
+        nums = [humanize(r[k]) if human else str(r[k]) for k in ("blocks", "used", "avail")]
+        lines.append(f"{r['device']:<{width}} {nums[0]:>9} {nums[1]:>8} {nums[2]:>8} "
+                     f"{cap:5.0f}%")
+    return lines
+
+
+def format_loadavg(doc: Doc) -> list[str]:
+    """``load averages: 0.52, 0.41, 0.38`` (1, 5 and 15 minutes), as uptime(1) prints."""
+    return ["load averages: " + ", ".join(f"{v:.2f}" for v in doc["loadavg"])]
+
+
+def format_cptime(doc: Doc) -> list[str]:
+    """The CPU time counters: one ``state  ticks  percent`` line each."""
+    counters: dict[str, int] = doc["cp_time"]
+    total = sum(counters.values())
+    width = max(len(str(v)) for v in [*counters.values(), "TICKS"])
+    lines = [f"{'STATE':<9}  {'TICKS':>{width}}  PERCENT"]
+    for name, ticks in counters.items():
+        pct = ticks * 100.0 / total if total else 0.0
+        lines.append(f"{name:<9}  {ticks:>{width}}  {pct:6.2f}%")
+    return lines
+
+
+def format_pcpu(doc: Doc, digits: int = 16) -> list[str]:
+    """The CPUs: ``maxcpu``/``ncpus``, then ``CPU  PCPU`` per CPU present."""
+    lines = [f"maxcpu {doc['maxcpu']}, ncpus {doc['ncpus']}", "CPU  PCPU"]
+    lines += [f"{c['cpu']:>3}  {c['pcpu']:#0{digits + 2}x}" for c in doc["cpus"]]
+    return lines
+
+
+def format_dmesg(doc: Doc) -> list[str]:
+    """The message-buffer text, line by line."""
+    text: str = doc["text"]
+    return text.splitlines()
 
 
 # --------------------------------------------------------------------------- output
@@ -681,6 +935,48 @@ def cmd_types(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _kdata_command(args: argparse.Namespace, out: Output, collect: Any,
+                   present: Any) -> int:
+    """Open the dump, ``collect(kd)`` a document, print it as JSON or ``present(doc, kd)``."""
+    with open_dump(args.kernel, args.core) as kd:
+        for path in getattr(args, "debug", []):
+            kd.attach_debug(path)
+        doc = collect(kd)
+        if args.json:
+            out.json(doc)
+        else:
+            out.lines(present(doc, kd))
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, lambda kd: collect_ps(kd, args.threads),
+                          lambda doc, kd: format_ps(doc))
+
+
+def cmd_swapinfo(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, collect_swapinfo,
+                          lambda doc, kd: format_swapinfo(doc, args.human))
+
+
+def cmd_loadavg(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, collect_loadavg, lambda doc, kd: format_loadavg(doc))
+
+
+def cmd_cptime(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, collect_cptime, lambda doc, kd: format_cptime(doc))
+
+
+def cmd_pcpu(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, collect_pcpu,
+                          lambda doc, kd: format_pcpu(doc, addr_digits(kd.info().arch)))
+
+
+def cmd_dmesg(args: argparse.Namespace, out: Output) -> int:
+    return _kdata_command(args, out, lambda kd: collect_dmesg(kd, args.all),
+                          lambda doc, kd: format_dmesg(doc))
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -710,7 +1006,8 @@ def _load_demo(directory: Path) -> DemoFiles | None:
     """The demo in ``directory`` if it is complete (metadata written last), else None."""
     try:
         meta = json.loads((directory / DEMO_META).read_text(encoding="utf-8"))
-        if meta.get("seed") != DEMO_SEED or meta.get("fmt") != DEMO_FMT:
+        if (meta.get("seed") != DEMO_SEED or meta.get("fmt") != DEMO_FMT
+                or meta.get("types") != DEMO_TYPES):
             return None
         files = DemoFiles(
             directory=directory,
@@ -741,12 +1038,13 @@ def ensure_demo(directory: Path) -> tuple[DemoFiles, bool]:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        dump = build_amd64(tmp, seed=DEMO_SEED, fmt=DEMO_FMT)
+        dump = build_amd64(tmp, seed=DEMO_SEED, fmt=DEMO_FMT, types=DEMO_TYPES)
         holes = list(dump.truth.holes)
         meta = {
             "pykvm": _version(),
             "seed": DEMO_SEED,
             "fmt": DEMO_FMT,
+            "types": DEMO_TYPES,
             "kernel": Path(dump.kernel).name,
             "core": Path(dump.core).name,
             # An address the dump cannot serve, for the failing read.
@@ -796,6 +1094,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         vlen = len(text) + 1
         vdata = kd.read(vaddr, vlen)
         pages = list(iter_pages(kd, DEMO_PAGES))
+        ps = collect_ps(kd, threads=False)
         try:
             kd.read(files.hole, 16)
             fault = ""
@@ -817,6 +1116,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
                     "data": vdata.hex(),
                 },
                 "pages": pages,
+                "ps": ps,
                 "fault": {"address": files.hole, "length": 16, "error": fault},
             }
         )
@@ -826,7 +1126,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     out.lines(
         [
             f"pykvm {_version()} demo: a synthetic FreeBSD/amd64 kernel and {DEMO_FMT} "
-            f"(seed {DEMO_SEED}), {state}",
+            f"(seed {DEMO_SEED}, types {DEMO_TYPES}), {state}",
             f"  kernel: {kernel}",
             f"  core:   {core}",
             "Every command below can be run by hand on these two files.",
@@ -849,6 +1149,10 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     out.line(PAGES_HEADER)
     out.lines(format_page(doc) for doc in pages)
     out.line()
+    out.line("The kernel's process table (kvm_getprocs, read through its CTF type information):")
+    out.line(_command("ps", kernel, core))
+    out.lines(format_ps(ps))
+    out.line()
     out.line("A read of an address the dump does not hold fails with libkvm's error text:")
     out.line(_command("read", kernel, core, f"{files.hole:#x}", 16))
     out.line(f"{PROG}: {fault}" if fault else "(the read unexpectedly succeeded)")
@@ -866,6 +1170,12 @@ COMMANDS = {
     "read": cmd_read,
     "pages": cmd_pages,
     "types": cmd_types,
+    "ps": cmd_ps,
+    "swapinfo": cmd_swapinfo,
+    "loadavg": cmd_loadavg,
+    "cptime": cmd_cptime,
+    "pcpu": cmd_pcpu,
+    "dmesg": cmd_dmesg,
 }
 
 

@@ -31,8 +31,8 @@ class Dump:
     truth: Any
 
 
-def build(directory: Path, seed: int, fmt: str) -> Dump:
-    d = synth.build_amd64(directory, seed=seed, fmt=fmt)
+def build(directory: Path, seed: int, fmt: str, types: str | None = None) -> Dump:
+    d = synth.build_amd64(directory, seed=seed, fmt=fmt, types=types)
     return Dump(fmt=fmt, kernel=Path(d.kernel), core=Path(d.core), truth=d.truth)
 
 
@@ -394,7 +394,8 @@ def version_string(d: Dump) -> str:
 
 @pytest.fixture
 def demo_truth(tmp_path_factory: pytest.TempPathFactory) -> Dump:
-    return build(tmp_path_factory.mktemp("demo-truth"), seed=cli.DEMO_SEED, fmt=cli.DEMO_FMT)
+    return build(tmp_path_factory.mktemp("demo-truth"), seed=cli.DEMO_SEED, fmt=cli.DEMO_FMT,
+                 types=cli.DEMO_TYPES)
 
 
 def test_demo_builds_once(
