@@ -14,8 +14,8 @@ here ever walks every DIE:
   (``DW_FORM_strx*``, DWARF 5, what clang writes) are candidates when their
   slice of ``.debug_str_offsets`` holds one of the name's string offsets.
   ``.debug_pubtypes``, when present, is asked first.
-* Only the **top-level** DIEs of a candidate unit are read (pyelftools skips a
-  subtree through ``DW_AT_sibling`` when the producer wrote one), each unit
+* Only the **top-level** DIEs of a candidate unit are read (a subtree is skipped
+  through ``DW_AT_sibling`` when the producer wrote one), each unit
   resumably and at most once; every top-level name seen is indexed on the way,
   and the search stops at the first *definition* (not a declaration) of the name
   asked for.  A declaration that carries ``DW_AT_signature`` leads straight to
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import io
 import os
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal, TypeVar
@@ -117,6 +116,8 @@ _POINTER_TAGS = frozenset(("DW_TAG_pointer_type", "DW_TAG_reference_type",
                            "DW_TAG_rvalue_reference_type"))
 _REF_FORMS = frozenset(("DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
                         "DW_FORM_ref_udata", "DW_FORM_ref_addr", "DW_FORM_ref_sig8"))
+_LOCAL_REF_FORMS = frozenset(("DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8",
+                              "DW_FORM_ref_udata"))
 _CONST_FORMS = frozenset(("DW_FORM_data1", "DW_FORM_data2", "DW_FORM_data4",
                           "DW_FORM_data8", "DW_FORM_data16", "DW_FORM_udata",
                           "DW_FORM_sdata", "DW_FORM_implicit_const"))
@@ -226,7 +227,6 @@ class DwarfFile:
         self.address_size = 8
         self._di: Any = None
         self._units: list[tuple[int, int]] | None = None  # (start, end) of each CU
-        self._unit_starts: list[int] = []
         self._info_bytes: bytes | None = None
         self._str_bytes: bytes | None = None
         self._stroffs_bytes: bytes | None = None
@@ -327,7 +327,6 @@ class DwarfFile:
                     self._versions.add(int(cu["version"]))
                 return out
             self._units = self._guard(walk)
-            self._unit_starts = [s for s, _ in self._units]
         return self._units
 
     def summary(self) -> dict[str, Any]:
@@ -380,18 +379,14 @@ class DwarfFile:
         order: Literal["little", "big"] = "little" if self.byteorder == "little" else "big"
         needles = [raw] + [t.to_bytes(4, order) for t in targets if t < 1 << 32]
         needles += [t.to_bytes(8, order) for t in targets]
-        hits: set[int] = set()
-        for needle in needles:
-            pos = info.find(needle)
-            while pos >= 0:
-                hits.add(pos)
-                pos = info.find(needle, pos + 1)
+        # one C-level search per unit and needle, stopping at the first hit: a
+        # frequent needle (a small string offset) costs no Python loop per hit
         chosen: set[int] = set()
-        starts = self._unit_starts
-        for h in hits:
-            i = bisect_right(starts, h) - 1
-            if i >= 0 and h < units[i][1]:
-                chosen.add(units[i][0])
+        for start, end in units:
+            for needle in needles:
+                if info.find(needle, start, end) >= 0:
+                    chosen.add(start)
+                    break
         strx = self._strx_table()
         if strx:
             # units that name things by index: does their slice of .debug_str_offsets
@@ -400,23 +395,12 @@ class DwarfFile:
                 self._stroffs_bytes = self._guard(
                     lambda: self._section("debug_str_offsets_sec"))
             table = self._stroffs_bytes
-            found: list[int] = []
-            for needle in needles[1:]:
-                pos = table.find(needle)
-                while pos >= 0:
-                    found.append(pos)
-                    pos = table.find(needle, pos + 1)
-            found.sort()
             for base, end, esize, start in strx:
-                if base < 0:
-                    chosen.add(start)  # no base given: cannot tell
+                if start in chosen:
                     continue
-                i = bisect_left(found, base)
-                while i < len(found) and found[i] < end:
-                    if (found[i] - base) % esize == 0:
-                        chosen.add(start)
-                        break
-                    i += 1
+                if base < 0 or any(_holds(table, n, base, end, esize)
+                                   for n in needles[1:] if len(n) == esize):
+                    chosen.add(start)  # (no base given: cannot tell)
         return sorted(chosen)
 
     def _strx_table(self) -> list[tuple[int, int, int, int]]:
@@ -516,7 +500,7 @@ class DwarfFile:
         if state is None:
             if unit is None:
                 unit = self.info.get_CU_at(offset)
-            state = _UnitScan(unit.get_top_DIE().iter_children())
+            state = _UnitScan(self._children(unit.get_top_DIE()))
             self._scans[(type_unit, offset)] = state
         while key not in self._defs:
             if state.done:
@@ -601,6 +585,55 @@ class DwarfFile:
                         f"signature 0x{int(value.value):016x}")
         return unit.get_DIE_from_refaddr(unit.cu_offset + int(unit["type_offset"]))
 
+    def _children(self, die: Any) -> Iterator[Any]:
+        """The children of ``die``, read so that corrupt data cannot loop.
+
+        pyelftools' ``iter_children`` trusts ``DW_AT_sibling`` (a sibling that
+        points backwards loops forever); here every step moves strictly forward
+        and stays inside the unit: a sibling reference is taken only when it
+        points ahead, otherwise the subtree is skipped DIE by DIE.
+        """
+        if not die.has_children:
+            return
+        from elftools.dwarf.die import DIE
+
+        cu = die.cu
+        stream = die.stream
+        end = cu.cu_offset + cu.size
+        off = die.offset + die.size
+        while True:
+            if off >= end:
+                raise _fail(E.DWARF_CORRUPT, "DIE tree", "children run past the end of the unit")
+            child = DIE(cu=cu, stream=stream, offset=off)
+            if child.is_null():
+                return
+            yield child
+            off = self._after(child, end)
+
+    def _after(self, die: Any, end: int) -> int:
+        """Offset of the DIE following ``die`` and its subtree."""
+        from elftools.dwarf.die import DIE
+
+        nxt = int(die.offset + die.size)
+        if not die.has_children:
+            return nxt
+        sib = die.attributes.get("DW_AT_sibling")
+        if sib is not None and sib.form in _LOCAL_REF_FORMS and isinstance(sib.value, int):
+            target = int(sib.value) + int(die.cu.cu_offset)
+            if nxt <= target < end:
+                return target
+        depth, off = 1, nxt
+        while depth:
+            if off >= end:
+                raise _fail(E.DWARF_CORRUPT, "DIE tree", "children run past the end of the unit")
+            d = DIE(cu=die.cu, stream=die.stream, offset=off)
+            off += d.size
+            if d.is_null():
+                depth -= 1
+            elif d.has_children:
+                depth += 1
+        return off
+
     def _ref(self, die: Any, attr: str = "DW_AT_type") -> int:
         value = die.attributes.get(attr)
         if value is None:
@@ -664,7 +697,7 @@ class DwarfFile:
         if tag == "DW_TAG_subroutine_type":
             params: list[int] = []
             variadic = False
-            for child in die.iter_children():
+            for child in self._children(die):
                 if child.tag == "DW_TAG_formal_parameter":
                     params.append(self._ref(child))
                 elif child.tag == "DW_TAG_unspecified_parameters":
@@ -697,7 +730,7 @@ class DwarfFile:
 
     def _enumerators(self, die: Any, signed: bool) -> tuple[tuple[str, int], ...]:
         out = []
-        for child in die.iter_children():
+        for child in self._children(die):
             if child.tag != "DW_TAG_enumerator":
                 continue
             attrs = child.attributes
@@ -715,7 +748,7 @@ class DwarfFile:
 
     def _array(self, handle: int, die: Any, name: str) -> DwarfType:
         dims: list[int | None] = []
-        for child in die.iter_children():
+        for child in self._children(die):
             if child.tag == "DW_TAG_subrange_type":
                 dims.append(self._subrange_count(child))
             elif child.tag == "DW_TAG_enumeration_type":
@@ -772,7 +805,7 @@ class DwarfFile:
     def _members(self, die: Any) -> tuple[DwarfMember, ...]:
         out = []
         big = self.byteorder == "big"
-        for child in die.iter_children():
+        for child in self._children(die):
             if child.tag != "DW_TAG_member":
                 continue
             attrs = child.attributes
@@ -877,6 +910,16 @@ class DwarfFile:
 
     def __repr__(self) -> str:
         return f"<DwarfFile {self.name!r} {self.byteorder}-endian>"
+
+
+def _holds(table: bytes, needle: bytes, base: int, end: int, step: int) -> bool:
+    """Whether ``needle`` is one of the ``step``-byte entries of ``table[base:end]``."""
+    pos = table.find(needle, base, end)
+    while pos >= 0:
+        if (pos - base) % step == 0:
+            return True
+        pos = table.find(needle, pos + 1, end)
+    return False
 
 
 def _wrap(exc: BaseException) -> FormatError:
