@@ -77,9 +77,22 @@ ARMV7 = Target("armv7", 4, "little", 4, 8, False, 40, 4)
 POWERPC = Target("powerpc", 4, "big", 4, 8, False, 20, 32)
 POWERPC64 = Target("powerpc64", 8, "big", 8, 8, False, 21, 256)
 RISCV64 = Target("riscv64", 8, "little", 8, 8, False, 243, 16)
+#: the byte-order twins and the MIPS ABIs (FreeBSD <= 13; ``char`` is signed on MIPS)
+ARMV7EB = Target("armeb", 4, "big", 4, 8, False, 40, 4)
+POWERPC64LE = Target("powerpc64le", 8, "little", 8, 8, False, 21, 256)
+MIPS_O32 = Target("mips", 4, "big", 4, 8, True, 8, 32)
+MIPSEL_O32 = Target("mipsel", 4, "little", 4, 8, True, 8, 32)
+MIPS_N32 = Target("mipsn32", 4, "big", 4, 8, True, 8, 32)
+MIPSEL_N32 = Target("mipsn32el", 4, "little", 4, 8, True, 8, 32)
+MIPS64 = Target("mips64", 8, "big", 8, 8, True, 8, 32)
+MIPS64EL = Target("mips64el", 8, "little", 8, 8, True, 8, 32)
 
 TARGETS: Mapping[str, Target] = {
-    t.name: t for t in (AMD64, I386, AARCH64, ARMV7, POWERPC, POWERPC64, RISCV64)
+    t.name: t
+    for t in (
+        AMD64, I386, AARCH64, ARMV7, POWERPC, POWERPC64, RISCV64,
+        ARMV7EB, POWERPC64LE, MIPS_O32, MIPSEL_O32, MIPS_N32, MIPSEL_N32, MIPS64, MIPS64EL,
+    )
 }
 
 

@@ -43,7 +43,9 @@ VCHR = 4
 SW_CLOSING = 0x04
 CPUSTATES = 5
 FSCALE = 2048
+#: ``sv_name`` of the native ``sysentvec`` (``elf64_freebsd_sysvec`` / ``elf32_...``)
 EMUL_NAME = "FreeBSD ELF64"
+EMUL_NAME_32 = "FreeBSD ELF32"
 #: DPCPU variables of the synthetic kernel: name (without ``pcpu_entry_``), size
 DPCPU_ENTRIES: tuple[tuple[str, int], ...] = (("synth_counter", 8), ("synth_stats", 32))
 
@@ -180,6 +182,8 @@ class KernelDataTruth:
     msgbuf: MsgbufTruth
     proc0: int
     dumptid: int
+    #: symbols the machine must add to the kernel (``STT_NOTYPE`` in ``.bss``), e.g. the
+    #: ``__start_set_pcpu``/``__stop_set_pcpu`` linker-set bounds
     symbols: Mapping[str, int] = field(default_factory=dict)
 
     def pids(self) -> list[int]:
@@ -294,6 +298,8 @@ def lay_out_kernel_data(
     def alloc(name: str) -> int:
         return arena.alloc(structs[name].size, 64)
 
+    #: extra kernel symbols (name -> value): linker-set bounds and the like
+    symbols: dict[str, int] = {}
     dev64 = ft.get("dev_t_64", True)
     nodev = (1 << 64) - 1 if dev64 else (1 << 32) - 1
     ncpus = rng.between(2, 4)
@@ -335,7 +341,8 @@ def lay_out_kernel_data(
     prison0_va = alloc("prison")
     prison_jail_va = alloc("prison")
     sysent_va = alloc("sysentvec")
-    emul_va = string(EMUL_NAME)
+    emul_name = EMUL_NAME if ptr == 8 else EMUL_NAME_32
+    emul_va = string(emul_name)
     wmesgs = {m: string(m) for m in ("select", "nanslp", "wait", "ttyin", "-", "kqread")}
     lockname_va = string("sleep mutex")
 
@@ -592,7 +599,7 @@ def lay_out_kernel_data(
             tty=tty_name if p.ctty else None,
             tty_pgid=plan[pg_leader[tty_pg]].pid if p.ctty else 0,
             tty_sid=plan[sessions[3]].pid if p.ctty else 0,
-            emul=EMUL_NAME,
+            emul=emul_name,
             size=size,
             rssize=rss,
             swrss=swrss,
@@ -737,6 +744,10 @@ def lay_out_kernel_data(
         cp_sym = cp_sum
         var_bytes("cp_time", b"".join(word(v, long_size) for v in cp_sum))
 
+    # linker-set bounds the kernel must define (machines add them as STT_NOTYPE symbols)
+    symbols["__start_set_pcpu"] = dstart
+    symbols["__stop_set_pcpu"] = dstop
+
     # ---------------------------------------------------------------- msgbuf
     size = len(msgbuf)
     text_end = msgbuf.find(b"\0")
@@ -791,6 +802,7 @@ def lay_out_kernel_data(
         msgbuf=MsgbufTruth(msg_va, msgbuf_ring_va, size, wseq, rseq, seqmod, unread, whole),
         proc0=proc0_va,
         dumptid=dumptid,
+        symbols=symbols,
     )
 
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 
 from .. import elfwriter as ew
-from ..cmodel import AMD64, TypeSet
-from ..ctfwriter import write_ctf
-from ..debugelf import write_debug_elf
-from ..dwarfwriter import write_dwarf
+from ..cmodel import AMD64
 from ..fullcore import ElfCorePlan
-from ..kernel import SymbolEntry
-from ..kerneltypes import kernel_types
 from ..minidump import MinidumpPlan
 from ..truth import (
     AddressSpace,
@@ -28,6 +23,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import TYPE_OPTIONS, check_type_options, ctf_objects, kernel_type_info
 from .dumps import plan_elf_core, plan_minidump, write_elf_core, write_minidump
 from .machine import (
     DMAP_MAX_ADDRESS,
@@ -49,8 +45,6 @@ from .machine import (
 )
 
 AMD64_FORMATS = ("minidump-v1", "minidump-v2", "minidump-v3", "elf")
-#: values of ``build_amd64(types=...)``
-TYPE_OPTIONS = (None, "ctf-v3", "ctf-v2", "ctf-v3-raw", "dwarf")
 
 #: the largest RAM an ELF full dump may describe (it contains every byte of RAM)
 ELF_MAX_PHYSMEM = 1 * GIB
@@ -121,17 +115,12 @@ def build_amd64(
         raise ValueError(f"unknown amd64 dump format {fmt!r}; expected one of {AMD64_FORMATS}")
     if dump_delta and fmt != "elf":
         raise ValueError("dump_delta applies to ELF full dumps only")
-    if types not in TYPE_OPTIONS:
-        raise ValueError(f"unknown types {types!r}; expected one of {TYPE_OPTIONS}")
-    if types is None and (era is not None or cp_time_symbol):
-        raise ValueError("era and cp_time_symbol need types")
+    check_type_options(types, era, cp_time_symbol)
     if types is not None and fmt == "minidump-v1":
         raise ValueError("kernel data lives in kmem, which a minidump-v1 does not dump")
-    typeset = kernel_types(seed, AMD64, era=era) if types is not None else None
-    layout_truth = typeset.truth() if typeset is not None else None
-    ctf_section = None
-    if typeset is not None and types is not None and types.startswith("ctf"):
-        ctf_section = _ctf_builder(typeset, types)
+    tinfo = kernel_type_info(seed, AMD64, types, era)
+    layout_truth = tinfo.layout if tinfo is not None else None
+    ctf_section = tinfo.ctf_section if tinfo is not None else None
     if vm_min_kernel_address is None:
         vm_min_kernel_address = SMALL_KVA_START if small_kva else VM_MIN_KERNEL_ADDRESS
     machine = Amd64Machine(
@@ -151,10 +140,7 @@ def build_amd64(
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(machine.kernel.file_bytes())
-    debug_path = None
-    if types == "dwarf" and typeset is not None:
-        debug_path = root / debug_name
-        debug_path.write_bytes(write_debug_elf(write_dwarf(typeset).as_dict(), AMD64))
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
 
     if fmt == "elf":
         core_plan = plan_elf_core(machine, dump_delta)
@@ -170,40 +156,6 @@ def build_amd64(
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="amd64", fmt=fmt, truth=truth, debug=debug_path
     )
-
-
-def ctf_objects(symbols: Sequence[SymbolEntry], variables: Collection[str]) -> list[str | None]:
-    """The object-section entries for ``symbols`` (symbol-table order, ``init_symtab``).
-
-    A symbol gets an entry when it is ``STT_OBJECT``, named, defined (not ``SHN_UNDEF``),
-    not ``_START_``/``_END_`` and not ``SHN_ABS`` with value 0; the entry names the
-    variable (a TypeSet variable) or is None (type ID 0, "no type information").
-    """
-    out: list[str | None] = []
-    for sym in symbols:
-        if sym.type != ew.STT_OBJECT or not sym.name or sym.shndx == ew.SHN_UNDEF:
-            continue
-        if sym.name in ("_START_", "_END_") or (sym.shndx == ew.SHN_ABS and sym.value == 0):
-            continue
-        out.append(sym.name if sym.name in variables else None)
-    return out
-
-
-def _ctf_builder(typeset: TypeSet, types: str) -> Callable[[Sequence[SymbolEntry]], bytes]:
-    version = 2 if types == "ctf-v2" else 3
-    compress = types != "ctf-v3-raw"
-    names = {v.name for v in typeset.variables}
-
-    def build(symbols: Sequence[SymbolEntry]) -> bytes:
-        return write_ctf(
-            typeset,
-            version=version,
-            compress=compress,
-            symbols=ctf_objects(symbols, names),
-            label="FreeBSD synth",
-        )
-
-    return build
 
 
 # ---------------------------------------------------------------------------- truth

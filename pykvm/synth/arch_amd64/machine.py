@@ -585,10 +585,8 @@ class Amd64Machine(Machine):
         )
         for _va, pa, data in arena.pages():
             self.place(pa, data)
-        k.add_symbol(
-            "__start_set_pcpu", self.kdata.dpcpu_start, shndx=SEC_BSS, type=ew.STT_NOTYPE
-        )
-        k.add_symbol("__stop_set_pcpu", self.kdata.dpcpu_stop, shndx=SEC_BSS, type=ew.STT_NOTYPE)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel
