@@ -1,0 +1,182 @@
+"""The kernel-data calls on every architecture whose synthetic builder lays out kernel data.
+
+A format joins automatically when its architecture's ``build`` accepts ``types=``: each
+such format is built with a CTF v3 kernel, and the default format also with CTF v2 (an
+older era) and DWARF.  Every call's result is compared with the builder's truth, decoded
+in the dump's own byte order and word size; strict mode must refuse non-native dumps with
+libkvm's texts (Appendix B row 1) while the default reads them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kdata_helpers import kdata, open_dump
+
+from pykvm import errors as E
+from pykvm import kvm as K
+from pykvm.constants import KERN_PROC_ALL, KERN_PROC_PID, KERN_PROC_PROC, KERN_PROC_UID
+from pykvm.errors import KvmError
+from pykvm.kernel import cptime, loadavg, msgbuf, pcpu, procs, swap
+from pykvm.synth import ARCHES, SynthDump, arch_module, default_format, formats
+from pykvm.synth import build as synth_build
+from pykvm.synth.kerneldata import ProcTruth
+
+#: the era each architecture's kernels are built in (MIPS left FreeBSD after 13)
+ERA = {"mips": "13"}
+OLD_ERA = {"mips": "11", "powerpc64": "12"}
+
+
+def _cases() -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    for arch in ARCHES:
+        if arch == "amd64":  # tests/kernel/test_kdata_*.py cover every amd64 case
+            continue
+        if "types" not in inspect.signature(arch_module(arch).build).parameters:
+            continue
+        era = ERA.get(arch, "14")
+        for fmt in formats(arch):
+            out.append((arch, fmt, "ctf-v3", era))
+        dflt = default_format(arch)
+        out.append((arch, dflt, "ctf-v2", OLD_ERA.get(arch, "11")))
+        out.append((arch, dflt, "dwarf", era))
+    return out
+
+
+CASES = _cases()
+_BUILT: dict[tuple[str, str, str, str], SynthDump | str] = {}
+
+
+@pytest.fixture(scope="module")
+def aroot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kdata-arches")
+
+
+@pytest.fixture(scope="module", params=CASES or [None],
+                ids=["-".join(c) for c in CASES] or ["none"])
+def adump(request: pytest.FixtureRequest, aroot: Path) -> SynthDump:
+    case = request.param
+    if case is None:
+        pytest.skip("no architecture other than amd64 lays out kernel data yet")
+    if case not in _BUILT:
+        arch, fmt, types, era = case
+        d = aroot / "-".join(case)
+        d.mkdir()
+        _BUILT[case] = synth_build(arch, d, 11, fmt, types=types, era=era)
+    got = _BUILT[case]
+    assert isinstance(got, SynthDump)
+    return got
+
+
+@pytest.fixture
+def akd(adump: SynthDump) -> Iterator[K.Kvm]:
+    with open_dump(adump) as kd:
+        yield kd
+
+
+def _order(d: SynthDump) -> str:
+    tl = d.truth.type_layout
+    assert tl is not None
+    return "<" if tl.target.byteorder == "little" else ">"
+
+
+def _check(k: procs.KinfoProc, p: ProcTruth, nodev: int) -> None:
+    assert k.paddr == p.addr
+    assert (k.pid, k.ppid, k.pgid, k.sid) == (p.pid, p.ppid, p.pgid, p.sid)
+    assert (k.uid, k.ruid, k.svuid, k.rgid, k.svgid) == (p.uid, p.ruid, p.svuid, p.rgid,
+                                                        p.svgid)
+    assert k.groups == p.groups and k.ngroups == len(p.groups)
+    assert k.jid == p.jid
+    assert k.comm == p.comm.encode()[:18]
+    assert k.emul == p.emul.encode()[:15]
+    assert k.login == p.login.encode()[:18].ljust(18, b"\0")
+    assert (k.size, k.rssize, k.swrss, k.tsize, k.dsize, k.ssize) == (
+        p.size, p.rssize, p.swrss, p.tsize, p.dsize, p.ssize)
+    assert k.xstat == ((p.xexit << 8) | p.xsig)
+    assert k.numthreads == len(p.threads)
+    assert k.tdev == nodev
+    if p.tty is not None:
+        assert (k.tpgid, k.tsid) == (p.tty_pgid, p.tty_sid)
+    if not p.zombie:
+        assert (k.flag, k.nice) == (p.flag, p.nice)
+
+
+def test_procs(akd: K.Kvm, adump: SynthDump) -> None:
+    t = kdata(adump)
+    nodev = (1 << 64) - 1  # libkvm's 64-bit NODEV whatever the kernel's dev_t
+    got = procs.getprocs(akd, KERN_PROC_PROC)
+    assert [k.pid for k in got] == t.pids()
+    for k, p in zip(got, t.procs, strict=True):
+        _check(k, p, nodev)
+        if not p.zombie:
+            td = p.threads[0]
+            assert (k.tid, k.tdname) == (td.tid, td.name.encode()[:16])
+    every = procs.getprocs(akd, KERN_PROC_ALL)
+    want = [(p, td) for p in t.procs for td in (p.threads[:1] if p.zombie else p.threads)]
+    assert len(every) == len(want)
+    for k, (p, td) in zip(every, want, strict=True):
+        _check(k, p, nodev)
+        if not p.zombie:
+            assert (k.tid, k.tdname) == (td.tid, td.name.encode()[:16])
+            assert (k.pri_level, k.pri_native) == (td.priority, td.base_pri)
+    p = t.procs[len(t.procs) // 2]
+    assert [k.pid for k in procs.getprocs(akd, KERN_PROC_PID, p.pid)] == [p.pid]
+    assert [k.pid for k in procs.getprocs(akd, KERN_PROC_UID, p.uid)] == [
+        q.pid for q in t.procs if q.uid == p.uid]
+
+
+def test_loadavg_cptime(akd: K.Kvm, adump: SynthDump) -> None:
+    t = kdata(adump)
+    assert loadavg.getloadavg(akd, 3) == [v / t.fscale for v in t.ldavg]
+    assert cptime.getcptime(akd) == list(t.cp_time_sum)
+
+
+def test_pcpu_and_dpcpu(akd: K.Kvm, adump: SynthDump) -> None:
+    t = kdata(adump)
+    assert pcpu.getmaxcpu(akd) == t.maxcpu
+    assert pcpu.getncpus(akd) == t.ncpus
+    size = akd.types.sizeof("pcpu")
+    mask = (1 << (8 * t.layout.target.ptr_size)) - 1
+    for cpu in range(t.ncpus):
+        raw = pcpu.getpcpu(akd, cpu)
+        assert raw == akd.read2(t.pcpu[cpu], size)
+        view = pcpu.pcpu_view(akd, cpu)
+        assert view is not None and int(view.pc_cpuid) == cpu
+        assert tuple(view.pc_cp_time) == t.cp_time[cpu]
+        assert pcpu.dpcpu_setcpu(akd, cpu) == 0
+        for name, values in t.dpcpu_values.items():
+            va = akd.nlist2(["_" + name]).entries[0].value
+            assert va == (t.dpcpu_entries["pcpu_entry_" + name][0] + t.dpcpu_off[cpu]) & mask
+            assert struct.unpack(_order(adump) + "Q", akd.read2(va, 8))[0] == values[cpu]
+
+
+def test_msgbuf(akd: K.Kvm, adump: SynthDump) -> None:
+    m = kdata(adump).msgbuf
+    assert msgbuf.msgbuf(akd) == (m.unread, m.whole)
+
+
+def test_swap(akd: K.Kvm, adump: SynthDump) -> None:
+    t = kdata(adump)
+    dmmax = t.dmmax if t.dmmax is not None else t.nsw_cluster_max
+    rows = [(s.name, s.used, s.nblks - dmmax) for s in t.swap]
+    rows.append(("", sum(r[1] for r in rows), sum(r[2] for r in rows)))
+    got = swap.getswapinfo(akd, 16)
+    assert [(r.devname, r.used, r.total) for r in got] == rows
+
+
+def test_strict_non_native(akd: K.Kvm) -> None:
+    if akd.native():
+        pytest.skip("native on this host")
+    for call, text in ((lambda: procs.getprocs(akd, KERN_PROC_PROC, strict=True),
+                        E.PROCS_NON_NATIVE),
+                       (lambda: loadavg.getloadavg(akd, 3, strict=True), E.LOADAVG_NON_NATIVE),
+                       (lambda: swap.getswapinfo(akd, 4, strict=True), E.SWAP_NON_NATIVE),
+                       (lambda: cptime.getcptime(akd, strict=True), E.CPTIME_NON_NATIVE)):
+        with pytest.raises(KvmError) as exc:
+            call()
+        assert str(exc.value) == text
+        assert akd.geterr() == text
