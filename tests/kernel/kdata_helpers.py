@@ -37,11 +37,27 @@ def build(root: Path, types: str, era: str, fmt: str = "minidump-v3", seed: int 
 
 def open_dump(d: SynthDump, core: Path | None = None,
               resolver: K.Resolver | None = None) -> K.Kvm:
-    """Open the dump (or a patched copy of its core) and attach its DWARF file."""
+    """Open the dump (or a patched copy of its core) and attach its DWARF file.
+
+    A non-amd64 dump is non-native on the test hosts, and libkvm's ``kvm_open2`` refuses
+    a non-native kernel without a symbol resolver: those get one over the kernel's own
+    symbols that, like libc's ``__fdnlist`` on an ELF kernel, drops one leading ``_``
+    (libkvm hands a resolver the a.out names as given, api.md 10.4).
+    """
+    if resolver is None and d.arch != "amd64":
+        resolver = _elf_names(K.symtab_resolver(d.kernel))
     kd = K.open2(d.kernel, core if core is not None else d.core, resolver=resolver)
     if d.debug is not None:
         kd.attach_debug(d.debug)
     return kd
+
+
+def _elf_names(symtab: K.Resolver) -> K.Resolver:
+    """A resolver taking a.out names (``_nprocs``) to the ELF symbols (``nprocs``)."""
+    def resolve(name: str) -> int | None:
+        r = symtab(name[1:] if name.startswith("_") else name)
+        return r if isinstance(r, int) else None
+    return resolve
 
 
 def moved(d: SynthDump, overrides: Mapping[str, int]) -> K.Resolver:

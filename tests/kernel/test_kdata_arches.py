@@ -40,7 +40,8 @@ def _cases() -> list[tuple[str, str, str, str]]:
             continue
         era = ERA.get(arch, "14")
         for fmt in formats(arch):
-            out.append((arch, fmt, "ctf-v3", era))
+            # ARMv4/v5 kernels (the arm "v4" formats) left FreeBSD before 13
+            out.append((arch, fmt, "ctf-v3", "12" if arch == "arm" and "v4" in fmt else era))
         dflt = default_format(arch)
         out.append((arch, dflt, "ctf-v2", OLD_ERA.get(arch, "11")))
         out.append((arch, dflt, "dwarf", era))

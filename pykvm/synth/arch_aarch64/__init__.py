@@ -21,7 +21,10 @@ Formats: ``minidump-v3`` (FreeBSD 14+, 4 KiB pages, the default), ``minidump-v3-
 ``dmap_phys_base``), ``dmap_phys_max``, ``ttbr1_l0`` (physical address of the kernel's
 L0 table) and ``l1_block`` (KVA of the L1 block, 0 without one).  Options of
 :func:`build_aarch64`: ``ram_base``, ``l1_block``, ``extra_symbols``, ``kernel_name``,
-``core_name``.  Hole kinds of its own besides the shared vocabulary: ``invalid-pte-stale``
+``core_name``, and ``types`` / ``era`` / ``cp_time_symbol`` / ``debug_name`` (CTF or
+DWARF type information and laid-out kernel data, as ``build_amd64``, in every format;
+eras 11-15: arm64 was not in FreeBSD 10).  Hole kinds of its own besides the shared
+vocabulary: ``invalid-pte-stale``
 (an L3 entry with only ``ATTR_DESCR_VALID`` cleared), ``below-kernbase``, ``above-dmap``,
 ``dmap-below-ram`` (direct-map bytes between ``dmapphys`` and the first RAM range),
 ``l1-block-hole`` and ``l1-block-not-dumped`` (version 1 skips L1 blocks).

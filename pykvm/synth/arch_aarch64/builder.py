@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
+from .._prng import Rng
+from ..cmodel import AARCH64
+from ..kerneltypes import ERAS
 from ..minidump import MinidumpPlan
 from ..truth import (
     AddressSpace,
@@ -18,6 +22,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import plan_minidump, write_minidump
 from .machine import (
     ATTR_DEFAULT,
@@ -42,6 +47,23 @@ AARCH64_FORMATS: dict[str, tuple[int, int]] = {
     "minidump-v1": (1, 4096),
 }
 
+#: the eras (FreeBSD major versions) arm64 kernels exist in: arm64 was added to FreeBSD
+#: in 2015 and first released with 11.0 (there is no sys/arm64 in stable/10)
+AARCH64_ERAS: tuple[str, ...] = tuple(e for e in ERAS if e != "10")
+
+
+def pick_era(seed: int, era: str | None) -> str:
+    """The era of the types: ``era`` checked against :data:`AARCH64_ERAS`, or one the
+    seed picks among them."""
+    if era is None:
+        return Rng(seed, "aarch64-era").choice(AARCH64_ERAS)
+    if era not in AARCH64_ERAS:
+        raise ValueError(
+            f"unknown era {era!r} for arm64 (FreeBSD has arm64 from 11 on); "
+            f"expected one of {AARCH64_ERAS}"
+        )
+    return era
+
 
 def build_aarch64(
     directory: str | os.PathLike[str],
@@ -53,6 +75,10 @@ def build_aarch64(
     ram_base: int | None = None,
     l1_block: bool = False,
     extra_symbols: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for arm64 machine ``seed``.
 
@@ -69,6 +95,18 @@ def build_aarch64(
         l1_block: map a 1 GiB L1 block at ``KERNBASE + 1 GiB`` (4 KiB pages only); adds
             2 MiB of fake L3 entries to the page-table section and 262144 walk records.
         extra_symbols: add this many filler symbols to the kernel's symbol table.
+        types: type information and kernel data: ``"ctf-v3"``, ``"ctf-v2"`` (zlib
+            compressed ``.SUNW_ctf`` in the kernel), ``"ctf-v3-raw"`` (uncompressed),
+            ``"dwarf"`` (a separate ``directory/kernel.debug``), or None (the default: no
+            type information and no kernel data; files byte-identical to builds before
+            the option existed).  With types the dump carries the kernel data of
+            :mod:`pykvm.synth.kerneldata` laid out with this kernel's seed-varied
+            :class:`~pykvm.synth.cmodel.LayoutTruth` for the ``aarch64`` target
+            (``truth.type_layout``; ``truth.kernel_data`` the values), in every format.
+        era: FreeBSD major version of the types, ``"11"`` ... ``"15"`` (arm64 did not
+            exist in FreeBSD 10); default chosen by the seed; only with ``types``.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
 
     Raises:
         ValueError: unknown format or a bad option value.
@@ -79,19 +117,35 @@ def build_aarch64(
         )
     if not isinstance(l1_block, bool):
         raise ValueError("l1_block must be True or False")
+    check_type_options(types, era, cp_time_symbol)
     version, page_size = AARCH64_FORMATS[fmt]
     granule = GRANULE_4K if page_size == 4096 else GRANULE_16K
+    tinfo = None
+    if types is not None:
+        tinfo = kernel_type_info(seed, AARCH64, types, pick_era(seed, era))
     m = Arm64Machine(
-        seed, granule=granule, ram_base=ram_base, l1_block=l1_block, extra_symbols=extra_symbols
+        seed,
+        granule=granule,
+        ram_base=ram_base,
+        l1_block=l1_block,
+        extra_symbols=extra_symbols,
+        types=tinfo.layout if tinfo is not None else None,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=tinfo.ctf_section if tinfo is not None else None,
     )
     root = pathlib.Path(directory)
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(m.kernel.file_bytes())
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     plan = plan_minidump(m, version)
     write_minidump(str(core_path), plan, m)
     truth = minidump_truth(m, plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="aarch64", fmt=fmt, truth=truth)
+    if tinfo is not None and m.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=m.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="aarch64", fmt=fmt, truth=truth, debug=debug_path
+    )
 
 
 # ---------------------------------------------------------------------------- truth
@@ -259,4 +313,4 @@ def _samples(
     return regions, holes, kinds
 
 
-__all__ = ["AARCH64_FORMATS", "build_aarch64", "minidump_truth", "walk"]
+__all__ = ["AARCH64_ERAS", "AARCH64_FORMATS", "build_aarch64", "minidump_truth", "pick_era", "walk"]

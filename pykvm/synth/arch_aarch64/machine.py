@@ -42,15 +42,25 @@ The machine of a seed, ``L2`` = 2 MiB (4 KiB granule) or 32 MiB (16 KiB granule)
   readers translate it arithmetically with ``dmapphys``.
 * Pages reachable only through the direct map that the kernel adds with
   ``vm_page_dump_add`` (UMA small allocations) and the message buffer.
+* Only with ``types`` (after every random draw of the machine above): the kernel-data
+  variables of :mod:`pykvm.synth.kerneldata` in ``.bss`` and a kernel-data arena at the
+  old ``kernel_vm_end``: one L3 table of ``pmap_kenter`` pages (RW, XN) allocated as the
+  data needs them, followed by one invalid L2 entry; ``kernel_vm_end`` moves past both,
+  so every minidump version dumps the arena's pages (valid L3 entries below
+  ``kernel_vm_end``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import elfwriter as ew
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_AARCH64
-from ..kernel import SynthKernel
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Level, Machine, RadixTables, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -254,7 +264,9 @@ class Arm64Machine(Machine):
     ``block_va``/``block_pa``/``block_ram`` (the L2 block and how many of its bytes are
     RAM), ``invalid_l2_va``, ``kmem_va``, ``free_kmem_va``, ``hole_vas``, ``nodump_vas``,
     ``attr_vas`` (kind name -> va), ``run_va``/``run_len``, ``tail_va``, ``l1_va``/
-    ``l1_pa``/``l1_ram`` (0 without ``l1_block``).
+    ``l1_pa``/``l1_ram`` (0 without ``l1_block``); with ``types`` also ``kdata`` (the
+    :class:`~pykvm.synth.kerneldata.KernelDataTruth`, else None) and ``kdata_va`` (the
+    arena's first address).
     """
 
     def __init__(
@@ -265,8 +277,18 @@ class Arm64Machine(Machine):
         ram_base: int | None = None,
         l1_block: bool = False,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed`` (no files are written here)."""
+        """Build the machine of ``seed`` (no files are written here).
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata` (see the module docstring); ``cp_time_symbol`` also
+        defines the old ``cp_time`` array; ``ctf_section`` makes the kernel ELF carry a
+        ``.SUNW_ctf`` section (called with the symbol table).  Without ``types`` the
+        machine is the one built before these options existed.
+        """
         g = granule
         if ram_base is None:
             ram_base = GIB if g is GRANULE_4K else 64 * GIB
@@ -280,7 +302,14 @@ class Arm64Machine(Machine):
         super().__init__(seed, Rng(seed, "arm64-phys"), page_size=ps, byteorder="little")
         self.granule = g
         self.spec = SPEC if g is GRANULE_4K else SPEC_16K
-        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols)
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"} | {n for n, _ in self.spec.data_vars}
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols, extra_bss=extra_bss)
+        k.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
         rng = self._rng
         l2 = g.l2_size
 
@@ -320,6 +349,8 @@ class Arm64Machine(Machine):
         # ---- pages only the direct map reaches (UMA), the message buffer
         for _ in range(rng.between(6, 16)):
             self.extras.add(self.alloc() >> self.page_shift)
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
         self._fill_kernel_vars()
         self.place(self.kernphys, k.memory_image())
         self.finish()
@@ -473,6 +504,42 @@ class Arm64Machine(Machine):
                 done.add(pa)
                 va = DMAP_MIN_ADDRESS + pa - self.dmap_phys_base
                 self.pt.set(va, level, pa | dattrs | L1_BLOCK)
+
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena at ``kernel_vm_end`` (after every random draw)."""
+        k = self.kernel
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        l2 = self.granule.l2_size
+        arena_va = self.kernel_vm_end
+        self.kdata_va = arena_va
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self._map(va, pa, KENTER)
+            return pa
+
+        arena = PageArena(arena_va, self.granule.entries, self.page_size, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
+        # one invalid L2 entry after the arena's table, then kernel_vm_end
+        self.pt.set(arena_va + l2, 2, 0)
+        self.kernel_vm_end = arena_va + 2 * l2
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel

@@ -24,6 +24,10 @@ Formats (pmap flavour, byte order, dump):
 ``elf-v4-be``      the same for ``armeb``
 =================  ===========================================================================
 
+Options ``types``, ``era``, ``cp_time_symbol`` and ``debug_name`` add type information
+and kernel data as for amd64 (types eras ``"10"`` ... ``"15"``; ``"10"`` ... ``"12"``
+for the v4 formats, whose ARMv4/v5 kernels FreeBSD 13 no longer has).
+
 ``extras`` of the ground truth: ``kernel_l1pa`` (the value of the kernel variable),
 ``l1pt_pa`` / ``l1pt_va`` (where the 16 KiB L1 table is), ``physaddr`` (physical address
 of ``KERNBASE``, also the absolute symbol ``physaddr``), ``kernvirtaddr`` (link address of

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import elfwriter as ew
+from .._prng import Rng
+from ..cmodel import ARMV7, ARMV7EB, Target
 from ..elfwriter import ByteOrder
 from ..fullcore import ElfCorePlan
 from ..minidump import MinidumpPlan
@@ -23,6 +26,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import (
     MINIDUMP_MMU_FORMAT_V4,
     MINIDUMP_MMU_FORMAT_V6,
@@ -70,6 +74,21 @@ FORMAT_TABLE: dict[str, Format] = {
 }
 ARM_FORMATS = tuple(FORMAT_TABLE)
 
+#: FreeBSD versions (``types`` eras) with a kernel of each pmap flavour: pmap-v6
+#: (armv6/armv7; armv7 is still supported in 15.0) and the v4 pmap of ARMv4/v5 (``arm``,
+#: ``armeb``), whose kernels were removed before FreeBSD 13.0 (the last v4-pmap kernels
+#: are FreeBSD 12's; see the package docstring)
+TYPE_ERAS: dict[str, tuple[str, ...]] = {
+    "v6": ("10", "11", "12", "13", "14", "15"),
+    "v4": ("10", "11", "12"),
+}
+
+
+def type_target(fmt: str) -> Target:
+    """The C ABI of a format's kernel: ARMv7 EABI in the format's byte order (``armeb``
+    for big-endian; ARMv5 EABI kernels have the same type layout)."""
+    return ARMV7EB if FORMAT_TABLE[fmt].byteorder == "big" else ARMV7
+
 
 def build_arm(
     directory: str | os.PathLike[str],
@@ -81,6 +100,10 @@ def build_arm(
     kva_tail_mib: int = 0,
     kernel_l1pa: str = "auto",
     extra_symbols: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -98,13 +121,37 @@ def build_arm(
             stores: the L1 table's virtual address for pmap-v6, its physical address for
             the v4 pmap), ``"physical"`` or ``"virtual"``.
         extra_symbols: add this many filler symbols to the kernel's symbol table.
+        types: type information and kernel data, as for ``build_amd64``: ``"ctf-v3"``,
+            ``"ctf-v2"``, ``"ctf-v3-raw"`` (``.SUNW_ctf`` in the kernel), ``"dwarf"`` (a
+            separate ``directory/<debug_name>``) or None (the default: no type
+            information, no kernel data; files byte-identical to builds before the
+            option existed).  With types the kernel data of
+            :mod:`pykvm.synth.kerneldata`, laid out with the seed's
+            :class:`~pykvm.synth.cmodel.LayoutTruth` of :func:`type_target` (in the
+            format's byte order; ``truth.type_layout``, values in ``truth.kernel_data``),
+            lives in a kernel-map arena every format dumps.
+        era: FreeBSD major version of the types (only with ``types``): ``"10"`` ...
+            ``"15"`` for the pmap-v6 formats, ``"10"`` ... ``"12"`` for the v4 ones
+            (:data:`TYPE_ERAS`); default chosen by the seed among those.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
 
     Raises:
-        ValueError: unknown format or bad option values.
+        ValueError: unknown format, bad option values, or a types era without a kernel
+            of the format's pmap flavour.
     """
     if fmt not in FORMAT_TABLE:
         raise ValueError(f"unknown arm dump format {fmt!r}; expected one of {ARM_FORMATS}")
     f = FORMAT_TABLE[fmt]
+    check_type_options(types, era, cp_time_symbol)
+    eras = TYPE_ERAS[f.pmap]
+    if era is not None and era not in eras:
+        what = "ARMv4/v5 (v4 pmap) kernels left FreeBSD in 13" if f.pmap == "v4" else "arm"
+        raise ValueError(f"unknown era {era!r} for {fmt}: expected one of {eras} ({what})")
+    if types is not None and era is None:
+        era = Rng(seed, f"arm-{f.pmap}-types-era").choice(eras)
+    tinfo = kernel_type_info(seed, type_target(fmt), types, era)
+    layout_truth = tinfo.layout if tinfo is not None else None
     machine = ArmMachine(
         seed,
         pmap=f.pmap,
@@ -112,11 +159,15 @@ def build_arm(
         kva_tail_mib=kva_tail_mib,
         kernel_l1pa=kernel_l1pa,
         extra_symbols=extra_symbols,
+        types=layout_truth,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=tinfo.ctf_section if tinfo is not None else None,
     )
     root = pathlib.Path(directory)
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(machine.kernel.file_bytes())
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     if f.version:
         plan = plan_minidump(machine, f.version)
         write_minidump(str(core_path), plan, machine)
@@ -125,7 +176,11 @@ def build_arm(
         core_plan = plan_elf_core(machine, f.delta)
         write_elf_core(str(core_path), core_plan, machine)
         truth = _elf_truth(machine, core_plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="arm", fmt=fmt, truth=truth)
+    if machine.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="arm", fmt=fmt, truth=truth, debug=debug_path
+    )
 
 
 # ---------------------------------------------------------------------------- truth

@@ -32,6 +32,12 @@ RAM and one straddling the end of a RAM range, ``v4`` also 64 KiB pages (one str
 a range end) and the supersection; above ``kernel_vm_end`` device sections (onto
 physical holes) and the high vector page at ``ARM_VECTORS_HIGH``.
 
+Only with ``types`` (after every random draw of the machine above): the kernel-data
+variables of :mod:`pykvm.synth.kerneldata` in ``.bss`` and a kernel-data arena of 4 KiB
+pages (RW, XN on v6) from ``KERNBASE + 8 MiB`` (up to 2 MiB, between the boot area and
+kmem, whose L2 tables are already linked), below ``kernel_vm_end``: every minidump
+marks its pages and a full dump holds all RAM.
+
 Protections recorded with each leaf are what the MMU grants (``VM_PROT_*``): ``v6``
 READ, WRITE unless ``PTE2_RO``/``PTE1_RO`` (the kernel sets the hardware ``NM``/AP2 bit
 together with them), EXECUTE unless ``PTE2_NX``/``PTE1_NX``; ``v4`` READ and EXECUTE
@@ -40,11 +46,15 @@ together with them), EXECUTE unless ``PTE2_NX``/``PTE1_NX``; ``v4`` READ and EXE
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import elfwriter as ew
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS32, ELFDATA2LSB, ELFDATA2MSB, EM_ARM, ByteOrder
-from ..kernel import SynthKernel
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -61,6 +71,9 @@ NPT2_IN_PG = 4
 PT2MAP_SIZE = 4 * MIB
 PT2MAP = KERNBASE - PT2MAP_SIZE
 ARM_VECTORS_HIGH = 0xFFFF0000
+#: the kernel-data arena (``types``): its first address and its size in pages
+KDATA_VA = KERNBASE + 8 * MIB
+KDATA_PAGES = 512
 #: v4: KERNVIRTADDR - KERNBASE (the image is linked 1 MiB above KERNBASE)
 V4_LOAD_OFFSET = MIB
 
@@ -204,8 +217,19 @@ class ArmMachine(Machine):
         kva_tail_mib: int = 0,
         kernel_l1pa: str = "auto",
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine (no files are written here)."""
+        """Build the machine (no files are written here).
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata` (see the module docstring); ``kdata`` is then the
+        :class:`KernelDataTruth`.  ``cp_time_symbol`` also defines the old ``cp_time``
+        array; ``ctf_section`` makes the kernel ELF carry a ``.SUNW_ctf`` section (called
+        with the symbol table).  Without ``types`` the machine is the one built before
+        these options existed.
+        """
         if pmap not in PMAPS:
             raise ValueError(f"unknown arm pmap {pmap!r}; expected one of {PMAPS}")
         if kva_tail_mib not in (0, 1, 2, 3):
@@ -219,7 +243,14 @@ class ArmMachine(Machine):
         self.v6 = pmap == "v6"
         self.spec = make_spec(pmap, byteorder)
         rng = self._rng
-        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols)
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"} | {n for n, _ in self.spec.bss_vars}
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols, extra_bss=extra_bss)
+        k.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
         self.group_pages: dict[int, int] = {}  # 4 MiB group index -> L2 page pa
         self.l1_kind: dict[int, str] = {}  # MiB index -> "section" / "supersection" / "link"
 
@@ -273,6 +304,8 @@ class ArmMachine(Machine):
             for g, page in sorted(self.group_pages.items()):
                 e = self.get_entry(self.pt2tab_pa, g)
                 self.add_leaf(PT2MAP + g * PAGE_SIZE, PAGE_SIZE, page, e, self.prot(e, 2))
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
 
         # ---- kernel variables
         if kernel_l1pa == "auto":
@@ -589,6 +622,41 @@ class ArmMachine(Machine):
         self.super_va = sup_va
         self.super_pa = (self.segments[0][1] - 1) & ~(L1_SUP_SIZE - 1)
         self.map_supersection(sup_va, self.super_pa)
+
+    # ------------------------------------------------------------------ kernel data
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena at :data:`KDATA_VA` (after every random draw)."""
+        k = self.kernel
+        boot_end = self._boot_va + self.boot_pages * PAGE_SIZE
+        if not boot_end <= KDATA_VA and KDATA_VA + KDATA_PAGES * PAGE_SIZE <= self.kmem_va:
+            raise RuntimeError("the kernel-data arena overlaps the boot area or kmem")
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        self.kdata_va = KDATA_VA
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self.map_small(va, pa)
+            return pa
+
+        arena = PageArena(KDATA_VA, KDATA_PAGES, PAGE_SIZE, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     # ------------------------------------------------------------------ above KVA
     def _high(self, rng: Rng) -> None:

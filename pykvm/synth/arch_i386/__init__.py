@@ -19,7 +19,8 @@ dump_avail; the default is ``minidump-pae``), ``minidump-v1-pae``, ``minidump-v1
 (version 1: FreeBSD 12 and earlier, linear bitmap, no dump_avail), ``elf-pae``,
 ``elf-nopae`` (full dumps, ``dumpsys_generic``).  Options: ``era`` (11, 12, 13),
 ``highmem`` (PAE minidumps: RAM above 4 GiB), ``extra_symbols``, ``kernel_name``,
-``core_name``.
+``core_name``; ``types``, ``cp_time_symbol``, ``debug_name`` and a string ``era``
+(``"10"`` ... ``"14"``) add type information and kernel data as for amd64.
 
 ``extras`` of the ground truth: ``era``; ``pae`` (1/0, the booted pmap: the minidump
 header's ``paemode``, the kernel's ``pae_mode`` in era 13); ``IdlePTD`` and ``IdlePDPT``

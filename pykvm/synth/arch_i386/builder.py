@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 from collections.abc import Callable
 
 from .. import elfwriter as ew
+from .._prng import Rng
+from ..cmodel import I386
 from ..fullcore import ElfCorePlan
 from ..minidump import MinidumpPlan
 from ..truth import (
@@ -21,6 +24,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import plan_elf_core, plan_minidump, write_elf_core, write_minidump
 from .machine import ERAS, PAGE_SIZE, PG_V, I386Machine, entry_prot, pmap_variables
 
@@ -32,6 +36,11 @@ I386_FORMATS = (
     "elf-pae",
     "elf-nopae",
 )
+
+#: FreeBSD versions (``types`` eras) with an i386 kernel: i386 was retired in 15.0
+#: ("The venerable 32-bit hardware platforms i386, armv6, and 32-bit powerpc have been
+#: retired", FreeBSD 15.0-RELEASE release notes)
+I386_TYPE_ERAS = ("10", "11", "12", "13", "14")
 
 
 def parse_format(fmt: str) -> tuple[str, int, bool]:
@@ -49,11 +58,14 @@ def build_i386(
     seed: int = 0,
     fmt: str = "minidump-pae",
     *,
-    era: int | None = None,
+    era: int | str | None = None,
     highmem: bool | None = None,
     extra_symbols: int = 0,
     kernel_name: str = "kernel",
     core_name: str = "vmcore",
+    types: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -63,20 +75,50 @@ def build_i386(
         fmt: one of :data:`I386_FORMATS`: ``minidump-pae`` / ``minidump-nopae`` (header
             version 2, FreeBSD 13+), ``minidump-v1-pae`` / ``minidump-v1-nopae`` (version 1,
             FreeBSD 12 and earlier), ``elf-pae`` / ``elf-nopae`` (full dumps).
-        era: the kernel's memory layout (see :mod:`.machine`): 13 (``KERNBASE`` = 8 MiB,
-            both pmaps in one kernel), 12 (``KERNBASE`` = 8 MiB, one pmap) or 11
+        era: an int: the kernel's memory layout (see :mod:`.machine`): 13 (``KERNBASE``
+            = 8 MiB, both pmaps in one kernel), 12 (``KERNBASE`` = 8 MiB, one pmap) or 11
             (``KERNBASE`` = 0xc0000000).  Default 13, or 11 for the version 1 minidumps.
             Version 2 minidumps need era 13, version 1 minidumps era 11 or 12.
+            A string (only with ``types``, as for ``build_amd64``): the FreeBSD major
+            version of the types, ``"10"`` ... ``"14"`` (:data:`I386_TYPE_ERAS`; i386
+            left FreeBSD in 15.0); the memory layout then follows it as far as the format
+            allows (13+ -> 13, 12 -> 12, 10/11 -> 11; a version 2 minidump is always
+            layout 13, a version 1 minidump at most 12).  Without a string the types'
+            era is chosen by the seed among :data:`I386_TYPE_ERAS`.
         highmem: PAE minidumps only: add a RAM range above 4 GiB with mappings onto it
             (default True for PAE minidumps, False otherwise).
         extra_symbols: add this many filler symbols to the kernel's symbol table.
         kernel_name, core_name: file names inside ``directory``.
+        types: type information and kernel data, as for ``build_amd64``: ``"ctf-v3"``,
+            ``"ctf-v2"``, ``"ctf-v3-raw"`` (``.SUNW_ctf`` in the kernel), ``"dwarf"`` (a
+            separate ``directory/<debug_name>``) or None (the default: no type
+            information, no kernel data; files byte-identical to builds before the
+            option existed).  With types the kernel data of
+            :mod:`pykvm.synth.kerneldata` (laid out with the seed's i386
+            :class:`~pykvm.synth.cmodel.LayoutTruth`, ``truth.type_layout``; values in
+            ``truth.kernel_data``) lives in a kernel-map arena every format dumps.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
 
     Raises:
-        ValueError: unknown format, an era the format's kernel never had, or highmem where
-            it cannot be (non-PAE, full dumps).
+        ValueError: unknown format, an era the format's kernel never had, highmem where
+            it cannot be (non-PAE, full dumps), bad type options or a types era without
+            an i386 kernel.
     """
     kind, version, pae = parse_format(fmt)
+    types_era: str | None = None
+    if isinstance(era, str):
+        types_era = era
+        check_type_options(types, types_era, cp_time_symbol)
+        if types_era not in I386_TYPE_ERAS:
+            raise ValueError(
+                f"unknown era {types_era!r} for i386: expected one of {I386_TYPE_ERAS} "
+                "(i386 was retired in FreeBSD 15.0)"
+            )
+        era = _layout_era(int(types_era), version)
+    check_type_options(types, types_era, cp_time_symbol)
+    if types is not None and types_era is None:
+        types_era = Rng(seed, "i386-types-era").choice(I386_TYPE_ERAS)
     if era is None:
         era = 11 if version == 1 else 13
     if era not in ERAS:
@@ -91,11 +133,23 @@ def build_i386(
         raise ValueError("highmem needs a PAE minidump (ELF32 full dumps end at 4 GiB)")
     if extra_symbols < 0:
         raise ValueError("extra_symbols must be >= 0")
-    machine = I386Machine(seed, era=era, pae=pae, highmem=highmem, extra_symbols=extra_symbols)
+    tinfo = kernel_type_info(seed, I386, types, types_era)
+    layout_truth = tinfo.layout if tinfo is not None else None
+    machine = I386Machine(
+        seed,
+        era=era,
+        pae=pae,
+        highmem=highmem,
+        extra_symbols=extra_symbols,
+        types=layout_truth,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=tinfo.ctf_section if tinfo is not None else None,
+    )
     root = pathlib.Path(directory)
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(machine.kernel.file_bytes())
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     if kind == "elf":
         core_plan = plan_elf_core(machine)
         write_elf_core(str(core_path), core_plan, machine)
@@ -104,7 +158,25 @@ def build_i386(
         plan = plan_minidump(machine, version)
         write_minidump(str(core_path), plan, machine)
         truth = _minidump_truth(machine, plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="i386", fmt=fmt, truth=truth)
+    if machine.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="i386", fmt=fmt, truth=truth, debug=debug_path
+    )
+
+
+def _layout_era(freebsd: int, version: int) -> int:
+    """The memory-layout era of a FreeBSD ``freebsd`` kernel, as near as the format allows.
+
+    FreeBSD 13 and later -> 13, 12 -> 12, earlier -> 11; a version 2 minidump is only
+    written by layout 13, a version 1 minidump only by 11 or 12.
+    """
+    layout = 13 if freebsd >= 13 else 12 if freebsd == 12 else 11
+    if version == 2:
+        return 13
+    if version == 1:
+        return min(layout, 12)
+    return layout
 
 
 # ---------------------------------------------------------------------------- truth

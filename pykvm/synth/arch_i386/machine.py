@@ -49,6 +49,9 @@ Kernel virtual memory (era 12/13; era 11 in brackets):
   onto the ``NKPT`` page-table pages;
 * a kmem page table inside the ``NKPT`` region (random pages, a contiguous run, the EBDA
   and last main-range pages, PTEs into physical holes, ``PG_NODUMP`` pages in era 13);
+* only with ``types`` (after every random draw of the machine): the kernel-data arena
+  of :mod:`pykvm.synth.kerneldata`, 4 KiB pages (RW, NX with PAE) in the boot page table
+  right after the kmem one, so ``kernel_vm_end`` and the PTE section's size stay put;
 * past ``NKPT * NBPDR`` the PDEs ``pmap_growkernel`` added: a page table, a kmem
   superpage in RAM, an invalid PDE, a superpage straddling the end of a RAM range, with
   PAE and highmem a superpage and PTEs above 4 GiB, and a last page table;
@@ -64,11 +67,15 @@ page a valid PTE maps; page-table pages are dumped only where a PTE maps them.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import elfwriter as ew
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS32, ELFDATA2LSB, EM_386
-from ..kernel import SynthKernel
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Machine, boot_messages
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -324,8 +331,20 @@ class I386Machine(Machine):
         pae: bool = True,
         highmem: bool = False,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed`` (no files are written here)."""
+        """Build the machine of ``seed`` (no files are written here).
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata`: its variables in ``.bss`` and a kernel-data arena
+        of 4 KiB pages in the boot page table right after the kmem one (see
+        :meth:`_build_kdata`); ``kdata`` is then the :class:`KernelDataTruth`.
+        ``cp_time_symbol`` also defines the old ``cp_time`` array; ``ctf_section`` makes
+        the kernel ELF carry a ``.SUNW_ctf`` section (called with the symbol table).
+        Without ``types`` the machine is the one built before the option existed.
+        """
         if highmem and not pae:
             raise ValueError("highmem (RAM above 4 GiB) needs PAE")
         lay = layout_for(era, pae)
@@ -338,7 +357,16 @@ class I386Machine(Machine):
         self.pae = pae
         self.highmem = highmem
         self.spec = make_spec(era, pae)
-        self.kernel = SynthKernel(self.spec, seed, extra_symbols)
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"} | {
+                n for n, _ in (*self.spec.data_vars, *self.spec.bss_vars)
+            }
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        self.kernel = SynthKernel(self.spec, seed, extra_symbols, extra_bss=extra_bss)
+        self.kernel.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
         self.kernel.add_symbol("kernload", lay.kernload)
         self._page_entries = struct.Struct(f"<{pg.nptepg}{pg.code}")
 
@@ -354,6 +382,8 @@ class I386Machine(Machine):
         self._build_sysmap()
         self._build_kmem()
         self._build_grown()
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
         self._walk_leaves()
         self._fill_kernel_vars()
         self.place(self.kernphys, self.kernel.memory_image())
@@ -734,6 +764,47 @@ class I386Machine(Machine):
         va += nbpdr
         self.kernel_vm_end = va
         self.nkpt = lay.nkpt + grown
+
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena (after every random draw of the default machine).
+
+        Its pages are mapped with 4 KiB PTEs in the boot page table (``NKPT`` region)
+        right after the kmem one, so ``[KERNBASE, kernel_vm_end)`` and the PTE section
+        stay as they are; every minidump marks them and a full dump has all RAM.
+        """
+        lay, pg = self.lay, self.pg
+        k = self.kernel
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        arena_va = self.kmem_va + pg.nbpdr
+        limit = (lay.kptdi << pg.pdrshift) + lay.nkpt * pg.nbpdr
+        assert arena_va + pg.nbpdr <= limit, "the kernel-data arena must be a boot page table"
+        self.kdata_va = arena_va
+        flags = PG_V | PG_RW | PG_A | PG_M | PG_G | self._nx()
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self._kenter(va, pa, flags)
+            return pa
+
+        arena = PageArena(arena_va, pg.nptepg, PAGE_SIZE, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     # ------------------------------------------------------------------ leaves
     def table_entries(self, pa: int) -> tuple[int, ...]:

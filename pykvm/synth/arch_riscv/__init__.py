@@ -21,7 +21,10 @@ dump format: libkvm has no riscv full-dump reader.
 ``extras`` of the ground truth: ``dmapphys`` (= ``dmap_phys_base``), ``dmap_phys_max``,
 ``pmap_mode`` (0 Sv39, 1 Sv48) and ``root`` (physical address of the root page table,
 the PPN of ``satp``).  Options of :func:`build_riscv`: ``ram_base``, ``extra_symbols``,
-``kernel_name``, ``core_name``.  Hole kinds of its own besides the shared vocabulary:
+``kernel_name``, ``core_name``, and ``types`` / ``era`` / ``cp_time_symbol`` /
+``debug_name`` (CTF or DWARF type information and laid-out kernel data, as
+``build_amd64``, in every format; eras 11-15: riscv was not in FreeBSD 10).  Hole kinds
+of its own besides the shared vocabulary:
 ``invalid-pte-stale`` (a PTE with only ``PTE_V`` cleared), ``below-kernbase``,
 ``above-dmap``, ``dmap-below-ram``.
 """

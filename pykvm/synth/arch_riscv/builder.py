@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
+from .._prng import Rng
+from ..cmodel import RISCV64
+from ..kerneltypes import ERAS
 from ..minidump import MinidumpPlan
 from ..truth import (
     AddressSpace,
@@ -18,6 +22,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import plan_minidump, write_minidump
 from .machine import (
     DMAP_MAX_ADDRESS,
@@ -41,6 +46,23 @@ RISCV_FORMATS: dict[str, tuple[int, bool]] = {
     "minidump-sv39-v1": (1, False),
 }
 
+#: the eras (FreeBSD major versions) riscv kernels exist in: the port entered FreeBSD in
+#: 2016 and was first released with 11.0 (there is no sys/riscv in stable/10)
+RISCV_ERAS: tuple[str, ...] = tuple(e for e in ERAS if e != "10")
+
+
+def pick_era(seed: int, era: str | None) -> str:
+    """The era of the types: ``era`` checked against :data:`RISCV_ERAS`, or one the seed
+    picks among them."""
+    if era is None:
+        return Rng(seed, "riscv-era").choice(RISCV_ERAS)
+    if era not in RISCV_ERAS:
+        raise ValueError(
+            f"unknown era {era!r} for riscv (FreeBSD has riscv from 11 on); "
+            f"expected one of {RISCV_ERAS}"
+        )
+    return era
+
 
 def build_riscv(
     directory: str | os.PathLike[str],
@@ -51,6 +73,10 @@ def build_riscv(
     core_name: str = "vmcore",
     ram_base: int = 0x80000000,
     extra_symbols: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for riscv machine ``seed``.
 
@@ -65,6 +91,18 @@ def build_riscv(
         ram_base: ``dmap_phys_base`` (the minidump's ``dmapphys``), the 1 GiB-aligned
             physical address RAM starts in (default 0x80000000).
         extra_symbols: add this many filler symbols to the kernel's symbol table.
+        types: type information and kernel data: ``"ctf-v3"``, ``"ctf-v2"`` (zlib
+            compressed ``.SUNW_ctf`` in the kernel), ``"ctf-v3-raw"`` (uncompressed),
+            ``"dwarf"`` (a separate ``directory/kernel.debug``), or None (the default: no
+            type information and no kernel data; files byte-identical to builds before
+            the option existed).  With types the dump carries the kernel data of
+            :mod:`pykvm.synth.kerneldata` laid out with this kernel's seed-varied
+            :class:`~pykvm.synth.cmodel.LayoutTruth` for the ``riscv64`` target
+            (``truth.type_layout``; ``truth.kernel_data`` the values), in every format.
+        era: FreeBSD major version of the types, ``"11"`` ... ``"15"`` (riscv did not
+            exist in FreeBSD 10); default chosen by the seed; only with ``types``.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
 
     Raises:
         ValueError: unknown format or a bad option value.
@@ -73,16 +111,33 @@ def build_riscv(
         raise ValueError(
             f"unknown riscv dump format {fmt!r}; expected one of {tuple(RISCV_FORMATS)}"
         )
+    check_type_options(types, era, cp_time_symbol)
     version, sv48 = RISCV_FORMATS[fmt]
-    m = RiscvMachine(seed, sv48=sv48, ram_base=ram_base, extra_symbols=extra_symbols)
+    tinfo = None
+    if types is not None:
+        tinfo = kernel_type_info(seed, RISCV64, types, pick_era(seed, era))
+    m = RiscvMachine(
+        seed,
+        sv48=sv48,
+        ram_base=ram_base,
+        extra_symbols=extra_symbols,
+        types=tinfo.layout if tinfo is not None else None,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=tinfo.ctf_section if tinfo is not None else None,
+    )
     root = pathlib.Path(directory)
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(m.kernel.file_bytes())
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     plan = plan_minidump(m, version)
     write_minidump(str(core_path), plan, m)
     truth = minidump_truth(m, plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="riscv", fmt=fmt, truth=truth)
+    if tinfo is not None and m.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=m.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="riscv", fmt=fmt, truth=truth, debug=debug_path
+    )
 
 
 # ---------------------------------------------------------------------------- truth
@@ -228,4 +283,12 @@ def high_bit_ptes(m: RiscvMachine) -> dict[str, int]:
     return out
 
 
-__all__ = ["RISCV_FORMATS", "build_riscv", "high_bit_ptes", "minidump_truth", "walk"]
+__all__ = [
+    "RISCV_ERAS",
+    "RISCV_FORMATS",
+    "build_riscv",
+    "high_bit_ptes",
+    "minidump_truth",
+    "pick_era",
+    "walk",
+]

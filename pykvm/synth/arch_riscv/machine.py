@@ -33,13 +33,23 @@ The machine of a seed:
   behind the L3 entries with bits 54-63 set are among them: ``cpu_minidumpsys`` takes the
   physical address of an L3 entry as ``(l3e >> PTE_PPN0_S) * PAGE_SIZE`` without masking
   those bits, so its own page-table pass never marks such a page.
+* Only with ``types`` (after every random draw of the machine above): the kernel-data
+  variables of :mod:`pykvm.synth.kerneldata` in ``.bss`` (inside the kernel's megapages)
+  and a kernel-data arena at the old ``kernel_vm_end``: one L3 table of ``PTE_KERN``
+  pages allocated as the data needs them, followed by one invalid L2 entry;
+  ``kernel_vm_end`` moves past both, so both minidump versions dump the arena's pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from .. import elfwriter as ew
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_RISCV
-from ..kernel import SynthKernel
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Level, Machine, RadixTables, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -153,7 +163,9 @@ class RiscvMachine(Machine):
     ``nodump``, ``memory``, ``kernel``, ``msgbuf``, ``kernphys``, ``dmap_phys_base``,
     ``dmap_phys_max``, ``kernel_vm_end``; sample addresses ``msgbuf_va``, ``kmem_va``,
     ``free_kmem_va``, ``kind_vas`` (kind name -> va), ``hole_vas``, ``nodump_vas``,
-    ``invalid_l2_va``, ``mega_va``/``mega_pa``/``mega_ram``, ``run_va``/``run_len``.
+    ``invalid_l2_va``, ``mega_va``/``mega_pa``/``mega_ram``, ``run_va``/``run_len``; with
+    ``types`` also ``kdata`` (the :class:`~pykvm.synth.kerneldata.KernelDataTruth`, else
+    None) and ``kdata_va`` (the arena's first address).
     """
 
     def __init__(
@@ -163,15 +175,32 @@ class RiscvMachine(Machine):
         sv48: bool = False,
         ram_base: int = 0x80000000,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed`` (no files are written here)."""
+        """Build the machine of ``seed`` (no files are written here).
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata` (see the module docstring); ``cp_time_symbol`` also
+        defines the old ``cp_time`` array; ``ctf_section`` makes the kernel ELF carry a
+        ``.SUNW_ctf`` section (called with the symbol table).  Without ``types`` the
+        machine is the one built before these options existed.
+        """
         if ram_base < 0 or ram_base % L1_SIZE or ram_base >= 1 << 46:
             raise ValueError("ram_base must be a multiple of 1 GiB below 64 TiB")
         super().__init__(seed, Rng(seed, "riscv-phys"), page_size=PAGE_SIZE, byteorder="little")
         rng = self._rng
         self.sv48 = sv48
         self.pmap_mode = PMAP_MODE_SV48 if sv48 else PMAP_MODE_SV39
-        k = self.kernel = SynthKernel(SPEC, seed, extra_symbols)
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"} | {n for n, _ in SPEC.data_vars}
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        k = self.kernel = SynthKernel(SPEC, seed, extra_symbols, extra_bss=extra_bss)
+        k.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
 
         # ---- RAM
         self.kernphys = ram_base + rng.between(1, 2) * 2 * MIB
@@ -206,6 +235,8 @@ class RiscvMachine(Machine):
         self._build_dmap()
         for _ in range(rng.between(6, 16)):
             self.extras.add(self.alloc() >> PAGE_SHIFT)
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
         self._fill_kernel_vars()
         self.place(self.kernphys, k.memory_image())
         self.finish()
@@ -309,6 +340,41 @@ class RiscvMachine(Machine):
         while pa < self.dmap_phys_max:
             self.pt.set(self.dmap(pa), self.l1_level, pte(pa, PTE_KERN))
             pa += L1_SIZE
+
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena at ``kernel_vm_end`` (after every random draw)."""
+        k = self.kernel
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        arena_va = self.kernel_vm_end
+        self.kdata_va = arena_va
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self._map(va, pa, PTE_KERN)
+            return pa
+
+        arena = PageArena(arena_va, Ln_ENTRIES, PAGE_SIZE, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
+        # one invalid L2 entry after the arena's table, then kernel_vm_end
+        self.pt.set(arena_va + L2_SIZE, self.l1_level + 1, 0)
+        self.kernel_vm_end = arena_va + 2 * L2_SIZE
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel
