@@ -30,21 +30,27 @@ The machine of a seed: RAM from physical 0 (the kernel image at ``0x100000``, it
 address) and one or two more ranges after holes; at ``VM_MIN_KERNEL_ADDRESS`` an unmapped
 guard page, the thread0 stack, the message buffer, the dynamic per-CPU area, a run of
 kernel pages, in some seeds buffer-cache pages right after the run, then after a gap a few
-scattered kernel pages and one device mapping onto a physical hole.  Leaf entries are the
+scattered kernel pages and one device mapping onto a physical hole.  With kernel data
+(``types``) the kernel-data arena follows the run directly (mapped writable, so
+``moea*_scan_init``'s third chunk, which runs to the first unmapped page, covers it) and
+the buffer-cache pages, gap and scattered pages come after it.  Leaf entries are the
 low word of the PTE the pmap would build: ``pa | PTE_M | PP`` (PP = ``BW`` 0b10 for
 writable pages, ``BR`` 0b11 for read-only ones; 64-bit entries add ``LPTE_NOEXEC``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .. import fullcore as fc
 from .._prng import Rng
-from ..kernel import SynthKernel
+from ..cmodel import LayoutTruth
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth
 from ..kerneldump import KernelDumpHeader
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
@@ -59,6 +65,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from .kdata import build_kernel_data, kdata_bss
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
@@ -112,13 +119,36 @@ def leaf_prot(entry: int, has_noexec: bool) -> int:
 class VirtCoreMachine(Machine):
     """RAM, the identity-mapped kernel, the kernel pages of KVA and the dump chunks."""
 
-    def __init__(self, target: VirtTarget, seed: int, *, extra_symbols: int = 0) -> None:
-        """Build the machine of ``seed`` for ``target``."""
+    def __init__(
+        self,
+        target: VirtTarget,
+        seed: int,
+        *,
+        extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
+    ) -> None:
+        """Build the machine of ``seed`` for ``target``.
+
+        ``types`` (the kernel's type layout) adds the kernel data of
+        :mod:`pykvm.synth.kerneldata`: its variables in ``.bss`` and the kernel-data
+        arena right after the run of kernel pages (``kdata`` is then the
+        :class:`KernelDataTruth`, ``kdata_va``/``kdata_pages`` the arena); without it the
+        machine is the one of builds before the option existed.  ``cp_time_symbol`` also
+        defines the old ``cp_time`` array; ``ctf_section`` gives the kernel ``.SUNW_ctf``.
+        """
         spec = target.spec
         super().__init__(seed, Rng(seed, "powerpc-virt"), byteorder=spec.byteorder)
         self.target = target
         rng = self._rng
-        k = self.kernel = SynthKernel(spec, seed, extra_symbols)
+        k = self.kernel = SynthKernel(
+            spec, seed, extra_symbols, extra_bss=kdata_bss(spec, types, cp_time_symbol)
+        )
+        k.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
+        self.kdata_pages = 0
         self.kernphys = IMAGE_PHYS
         first = (0, 4 * MIB + rng.below(3) * MIB + rng.between(1, 255) * PAGE_SIZE)
         more = spread_ranges(rng, first[1], rng.between(1, 2), size_mib=(2, 4))
@@ -167,6 +197,8 @@ class VirtCoreMachine(Machine):
             self._map(va, self.alloc(), writable, exec_=rng.chance(1, 4))
             va += PAGE_SIZE
         self.run_end = va
+        if types is not None:
+            va = self._build_kdata(types, va, cp_time_symbol)
         # buffer-cache pages mapped right after the run (moea*_scan_init stops at them)
         self.buffer_va = 0
         if rng.chance(1, 2):
@@ -198,6 +230,30 @@ class VirtCoreMachine(Machine):
         k.finalize()
         self.place(IMAGE_PHYS, k.memory_image())
         self.finish()
+
+    def _build_kdata(self, types: LayoutTruth, base: int, cp_time_symbol: bool) -> int:
+        """The kernel-data arena from ``base`` (writable, no-execute pages); return its end."""
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self._map(va, pa, True, exec_=False)
+            return pa
+
+        self.kdata, vas = build_kernel_data(
+            self.kernel,
+            types,
+            seed=self.seed,
+            base=base,
+            page_size=PAGE_SIZE,
+            map_page=map_page,
+            place=self.place,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        self.kdata_va = base
+        self.kdata_pages = len(vas)
+        return base + len(vas) * PAGE_SIZE
 
     def _map(self, va: int, pa: int, writable: bool, *, exec_: bool = True) -> None:
         entry = pa | PTE_M | (PTE_BW if writable else PTE_BR)
@@ -358,6 +414,10 @@ def build_full_dump(
             "dump_header": int(dump_header),
         },
     )
+    if machine.kdata is not None:
+        truth = dataclasses.replace(
+            truth, type_layout=machine.kdata.layout, kernel_data=machine.kdata
+        )
     return SynthDump(kernel=kernel_path, core=core_path, arch=arch, fmt=fmt, truth=truth)
 
 

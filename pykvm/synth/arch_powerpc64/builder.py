@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
+from ..arch_powerpc.kdata import ERAS_POWERPC64, ERAS_POWERPC64LE, pick_era
 from ..arch_powerpc.virtcore import VirtCoreMachine, VirtTarget, build_full_dump
+from ..cmodel import POWERPC64, POWERPC64LE
 from ..minidump import MinidumpPlan, write_minidump
 from ..truth import (
     AddressSpace,
@@ -18,6 +21,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import plan_minidump
 from .hpt import MMUS, VM_PAGE_BASE, HptMachine
 from .machine import (
@@ -64,6 +68,10 @@ def build_powerpc64(
     pteg_count: int | None = None,
     relocated: bool | None = None,
     extra_symbols: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``.
 
@@ -79,9 +87,21 @@ def build_powerpc64(
         relocated: minidumps only: load the kernel away from physical 0x100000
             (``startkernel`` != 0xc000000000100100); default: the seed decides.
         extra_symbols: filler symbols added to the kernel's symbol table.
+        types, era, cp_time_symbol, debug_name: type information and kernel data, as in
+            :func:`~pykvm.synth.arch_amd64.builder.build_amd64` (``types`` one of
+            ``"ctf-v3"``, ``"ctf-v2"``, ``"ctf-v3-raw"``, ``"dwarf"`` or None, the default,
+            which leaves every file byte-identical to builds before the option existed),
+            for every format: the kernel's types are the ``powerpc64`` target's
+            (big-endian formats) or ``powerpc64le``'s (``-le`` formats), and the kernel
+            data (``truth.type_layout``, ``truth.kernel_data``) sits in a kernel-data
+            arena that the format dumps (minidumps: mapped kernel VA; ELF: the third
+            chunk, after the run of kernel pages).  Eras: 10 to 15 big-endian, 13 to 15
+            little-endian (powerpc64le first shipped in FreeBSD 13); None picks one by
+            the seed.
 
     Raises:
-        ValueError: unknown format, an option the format does not take, bad values.
+        ValueError: unknown format, an option the format does not take, bad values,
+            an era in which the kernel flavour did not exist.
     """
     every = POWERPC64_FORMATS + POWERPC64_PHYS_FORMATS
     if fmt not in every:
@@ -96,6 +116,17 @@ def build_powerpc64(
     if extra_symbols < 0:
         raise ValueError("extra_symbols must be >= 0")
     byteorder = "little" if "-le" in fmt else "big"
+    check_type_options(types, era, cp_time_symbol)
+    if types is not None:
+        if byteorder == "little":
+            era = pick_era(seed, "powerpc64le", era, ERAS_POWERPC64LE)
+        else:
+            era = pick_era(seed, "powerpc64", era, ERAS_POWERPC64)
+    tinfo = kernel_type_info(seed, POWERPC64LE if byteorder == "little" else POWERPC64, types, era)
+    layout = tinfo.layout if tinfo is not None else None
+    ctf_section = tinfo.ctf_section if tinfo is not None else None
+    root = pathlib.Path(directory)
+    debug = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     if fmt.startswith("elf"):
         spec = make_spec(byteorder, old=True)
         target = VirtTarget(
@@ -107,8 +138,15 @@ def build_powerpc64(
             architecture=spec.uname_machine_arch,
             cpu="IBM POWER8E revision 2.1, 3425.00 MHz",
         )
-        vm = VirtCoreMachine(target, seed, extra_symbols=extra_symbols)
-        return build_full_dump(
+        vm = VirtCoreMachine(
+            target,
+            seed,
+            extra_symbols=extra_symbols,
+            types=layout,
+            cp_time_symbol=cp_time_symbol,
+            ctf_section=ctf_section,
+        )
+        dump = build_full_dump(
             vm,
             directory,
             fmt,
@@ -116,6 +154,7 @@ def build_powerpc64(
             dump_header=fmt.endswith("-kdh"),
             arch="powerpc64",
         )
+        return dataclasses.replace(dump, debug=debug) if debug is not None else dump
     spec = make_spec(byteorder)
     machine: HptMachine | RadixMachine
     if hpt:
@@ -128,11 +167,22 @@ def build_powerpc64(
             pteg_count=pteg_count,
             relocated=relocated,
             extra_symbols=extra_symbols,
+            types=layout,
+            cp_time_symbol=cp_time_symbol,
+            ctf_section=ctf_section,
         )
         hdm = int(machine.hw_direct_map)
     else:
         mmu_name = "mmu_radix"
-        machine = RadixMachine(spec, seed, relocated=relocated, extra_symbols=extra_symbols)
+        machine = RadixMachine(
+            spec,
+            seed,
+            relocated=relocated,
+            extra_symbols=extra_symbols,
+            types=layout,
+            cp_time_symbol=cp_time_symbol,
+            ctf_section=ctf_section,
+        )
         hdm = 1
     plan = plan_minidump(
         machine,
@@ -141,17 +191,20 @@ def build_powerpc64(
         pages=machine.minidump_pages(),
         pmap=machine.pmap_section(),
     )
-    root = pathlib.Path(directory)
     kernel_path = root / "kernel"
     core_path = root / "vmcore"
     kernel_path.write_bytes(machine.kernel.file_bytes())
     write_minidump(str(core_path), plan, machine.memory.page)
+    truth = _minidump_truth(machine, plan, fmt, mmu_name)
+    if machine.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=layout, kernel_data=machine.kdata)
     return SynthDump(
         kernel=kernel_path,
         core=core_path,
         arch="powerpc64",
         fmt=fmt,
-        truth=_minidump_truth(machine, plan, fmt, mmu_name),
+        truth=truth,
+        debug=debug,
     )
 
 

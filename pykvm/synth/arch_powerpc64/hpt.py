@@ -36,6 +36,7 @@ mapped at VA = PA); the boot KVA pages; one 16 MiB page of ``vm_page_array`` at
 16 MiB chunk is mostly a hole); kernel memory in three 256 MiB segments of KVA, including
 read-only and no-execute pages, a contiguous run, device mappings onto physical holes and
 a group of pages whose primary PTEGs coincide, so that some land in their secondary PTEG;
+with kernel data, the kernel-data arena 16 MiB into the first kernel-memory segment;
 three user-process PTEs (VSIDs without ``KERNEL_VSID_BIT``); and for ``mmu_phyp`` one
 hypervisor VRMA entry (1 TiB segment, VSID 0x1ffffff).  A ``mmu_g5`` table lives in RAM
 (256 KiB aligned, big-endian); a ``mmu_phyp`` table lives in the hypervisor.
@@ -45,11 +46,13 @@ hypervisor VRMA entry (1 TiB segment, VSID 0x1ffffff).  A ``mmu_g5`` table lives
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .._prng import Rng
+from ..cmodel import LayoutTruth
 from ..elfwriter import ByteOrder
+from ..kernel import SymbolEntry
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE, WalkPage
 from .machine import (
@@ -69,6 +72,9 @@ VSID_HASH_MASK = 0x0000007FFFFFFFFF
 VSID_VRMA = 0x1FFFFFF
 #: where moea64_page_array_startup maps vm_page_array on NUMA kernels
 VM_PAGE_BASE = 0xD000000000000000
+#: where the kernel-data arena starts in the first kernel-memory segment (past the pages
+#: and the run ``_kmem`` maps, which stay below 8.1 MiB)
+KDATA_OFFSET = 16 << 20
 
 LPTE_VALID = 0x1
 LPTE_HID = 0x2
@@ -185,11 +191,23 @@ class HptMachine(Ppc64Machine):
         pteg_count: int | None = None,
         relocated: bool | None = None,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed``."""
+        """Build the machine of ``seed`` (``types`` etc.: see :class:`Ppc64Machine`; the
+        kernel-data arena is at ``KDATA_OFFSET`` into the first kernel-memory segment)."""
         if mmu not in MMUS:
             raise ValueError(f"HPT mmu must be one of {MMUS}")
-        super().__init__(spec, seed, relocated=relocated, extra_symbols=extra_symbols)
+        super().__init__(
+            spec,
+            seed,
+            relocated=relocated,
+            extra_symbols=extra_symbols,
+            types=types,
+            cp_time_symbol=cp_time_symbol,
+            ctf_section=ctf_section,
+        )
         self.mmu = mmu
         self.hw_direct_map = hw_direct_map
         rng = self._rng
@@ -235,6 +253,10 @@ class HptMachine(Ppc64Machine):
         self._kmem(rng)
         self._foreign(rng)
         self.add_extras()
+        if self.add_kernel_data(self.kmem_va + KDATA_OFFSET):
+            self.kernel_vm_end = max(
+                leaf.va + leaf.size for leaf in self.leaves if leaf.va < VM_PAGE_BASE
+            )
         # vm_page_base is scooted up by size - needed: the array ends with the page
         self.fill_kernel(
             hw_direct_map=int(hw_direct_map),

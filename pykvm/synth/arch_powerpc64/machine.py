@@ -26,15 +26,24 @@ order): an unmapped guard page, thread0's stack, the message buffer, the dynamic
 area, then ``crashdumpmap`` (``MAXDUMPPGS`` unmapped pages).  Pages the kernel adds with
 ``dump_add_page`` (UMA small allocations, reachable only through the direct map) are the
 machine's ``extras``.
+
+With kernel data (``types``) the kernel has the variables of :mod:`pykvm.synth.kerneldata`
+in ``.bss`` and the subclass maps a kernel-data arena of 4 KiB pages in kernel VA (after
+every random draw of the default machine) through :meth:`Ppc64Machine.add_kernel_data`;
+being mapped kernel memory, the minidump dumps it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 
 from .. import elfwriter as ew
 from .._prng import Rng
-from ..kernel import SynthKernel
+from ..arch_powerpc.kdata import build_kernel_data, kdata_bss
+from ..cmodel import LayoutTruth
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
 
@@ -128,13 +137,29 @@ class Ppc64Machine(Machine, ABC):
         *,
         relocated: bool | None = None,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Lay out RAM and the kernel image of machine ``seed``."""
+        """Lay out RAM and the kernel image of machine ``seed``.
+
+        ``types`` (the kernel's type layout) gives the kernel the kernel-data variables
+        (``cp_time_symbol``: also ``cp_time``) and makes :meth:`add_kernel_data` lay the
+        data out; ``ctf_section`` gives the kernel ``.SUNW_ctf``.
+        """
         # page-table entries of both MMUs are big-endian in memory (htobe64)
         super().__init__(seed, Rng(seed, "powerpc64"), byteorder="big")
         self.spec = spec
         rng = self._rng
-        k = self.kernel = SynthKernel(spec, seed, extra_symbols)
+        k = self.kernel = SynthKernel(
+            spec, seed, extra_symbols, extra_bss=kdata_bss(spec, types, cp_time_symbol)
+        )
+        k.ctf_section = ctf_section
+        self._types = types
+        self._cp_time_symbol = cp_time_symbol
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
+        self.kdata_pages = 0
         seg0 = (0, 4 * MIB + rng.below(2) * MIB + rng.between(1, 255) * PAGE_SIZE)
         mids = spread_ranges(rng, LARGE_PAGE, 2, size_mib=(2, 4))
         gib = (2 + rng.below(3)) * GIB
@@ -232,6 +257,34 @@ class Ppc64Machine(Machine, ABC):
             va += PAGE_SIZE
         self.crashdumpmap = va
         self.kva_next = va + MAXDUMPPGS * PAGE_SIZE
+
+    def add_kernel_data(self, base: int) -> bool:
+        """With ``types``: map the kernel-data arena from ``base`` with :meth:`map_kva`
+        (writable, no-execute), lay the data out and set ``kdata``; return True.
+        Without ``types`` do nothing and return False."""
+        if self._types is None:
+            return False
+
+        def map_page(va: int) -> int:
+            pa = self.alloc()
+            self.map_kva(va, pa, write=True, exec_=False)
+            return pa
+
+        self.kdata, vas = build_kernel_data(
+            self.kernel,
+            self._types,
+            seed=self.seed,
+            base=base,
+            page_size=PAGE_SIZE,
+            map_page=map_page,
+            place=self.place,
+            msgbuf_ring_va=self.msgbuf_va,
+            msgbuf=self.msgbuf,
+            cp_time_symbol=self._cp_time_symbol,
+        )
+        self.kdata_va = base
+        self.kdata_pages = len(vas)
+        return True
 
     def add_extras(self) -> None:
         """``dump_add_page`` pages: UMA small allocations reached through the direct map."""

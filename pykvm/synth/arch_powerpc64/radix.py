@@ -21,14 +21,17 @@ VA (root entry 4096): under the first 2 MiB a page-table page holding the boot p
 (guard page, thread0 stack, msgbuf, dpcpu, crashdumpmap) and kernel memory; an invalid
 2 MiB entry; a 2 MiB leaf onto RAM; a page-table page with a contiguous run, scattered
 pages and device mappings onto physical holes; a 2 MiB leaf straddling the end of a RAM
-range; and at ``VM_MIN_KERNEL_ADDRESS + 1 GiB`` a 1 GiB leaf onto a physical GiB that is
+range; with kernel data, a page-table page of kernel-data arena pages after it; and at
+``VM_MIN_KERNEL_ADDRESS + 1 GiB`` a 1 GiB leaf onto a physical GiB that is
 a hole except for the machine's high RAM range.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from ..cmodel import LayoutTruth
+from ..kernel import SymbolEntry
 from ..machine import Level, RadixTables
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE, WalkPage
@@ -93,9 +96,21 @@ class RadixMachine(Ppc64Machine):
         *,
         relocated: bool | None = None,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed``."""
-        super().__init__(spec, seed, relocated=relocated, extra_symbols=extra_symbols)
+        """Build the machine of ``seed`` (``types`` etc.: see :class:`Ppc64Machine`; the
+        kernel-data arena gets the page-table page after the straddling 2 MiB leaf)."""
+        super().__init__(
+            spec,
+            seed,
+            relocated=relocated,
+            extra_symbols=extra_symbols,
+            types=types,
+            cp_time_symbol=cp_time_symbol,
+            ctf_section=ctf_section,
+        )
         rng = self._rng
         self.sp_pa = 2 * MIB
         self.reserve(self.sp_pa, self.sp_pa + L3_SIZE)
@@ -154,6 +169,8 @@ class RadixMachine(Ppc64Machine):
         self.pt.map(self.g1_va, self.high_gib, 1, entry, radix_prot(entry))
         self.kernel_vm_end = kb + 5 * L3_SIZE
         self.add_extras()
+        if self.add_kernel_data(kb + 5 * L3_SIZE):
+            self.kernel_vm_end = kb + 6 * L3_SIZE
         self.fill_kernel(
             hw_direct_map=1,
             pteg_count=0,
