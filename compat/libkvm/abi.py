@@ -8,7 +8,11 @@ integers, size of ``time_t`` and byte order.  The module-level classes
 (:data:`Nlist`, :data:`KvmNlist`, ...) are the host's, which is what a ctypes
 program handing its own buffers to libkvm uses.
 
-How the layout is made exact on any host: the offsets are computed here with the C
+The member lists and the ABI table are the engine's (:mod:`pykvm.abi`: one member
+list per record, from which pykvm's ``struct`` packers are derived as well); this
+module only turns them into ctypes classes.
+
+How the layout is made exact on any host: the offsets are computed with the C
 rules of the *target* ABI (api.md 1.3-1.6, kernel-data.md 4.1 and 10.2), and each
 class is declared with ``_pack_ = 1`` and explicit ``_padN`` byte arrays where the
 target compiler would pad, in a ``LittleEndianStructure`` or ``BigEndianStructure``.
@@ -27,9 +31,14 @@ from __future__ import annotations
 import ctypes
 import platform
 import sys
-from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
+
+from pykvm.abi import model as _model
+from pykvm.abi.kinfo_proc import KINFO_PROC, PRIORITY, RUSAGE, SIGSET, TIMEVAL
+from pykvm.abi.kvm_swap import KVM_SWAP
+from pykvm.abi.model import Abi, Array, Record
+from pykvm.abi.nlist import KVM_NLIST, KVM_PAGE, NLIST
 
 __all__ = [
     "ABIS",
@@ -41,113 +50,18 @@ __all__ = [
     "structures",
 ]
 
-# sys/sys/user.h
-WMESGLEN = 8
-LOCKNAMELEN = 8
-TDNAMLEN = 16
-COMMLEN = 19
-KI_EMULNAMELEN = 16
-KI_NGROUPS = 16
-LOGNAMELEN = 17
-LOGINCLASSLEN = 17
-MAXCOMLEN = 19
-KI_NSPARE_INT = 2
-KI_NSPARE_LONG = 12
-KI_NSPARE_PTR = 4
-#: ``ki_sparestrings`` of the FreeBSD 15.1 layout (46 before ki_reaper/ki_reapsubtree)
-KI_NSPARE_STRINGS = 38
-#: ``_SIG_WORDS`` of sys/sys/_sigset.h
-SIG_WORDS = 4
-
-
-@dataclass(frozen=True)
-class Abi:
-    """What the C layout of libkvm's records depends on, for one FreeBSD target."""
-
-    name: str
-    #: ``sizeof(void *)``; also ``size_t``, ``vm_size_t``
-    pointer_size: int
-    #: ``sizeof(long)``; also ``segsz_t``, ``suseconds_t``
-    long_size: int
-    #: alignment of ``int64_t``/``uint64_t`` (4 on i386, 8 elsewhere)
-    int64_align: int
-    #: ``sizeof(time_t)`` (4 only on i386)
-    time_size: int
-    big_endian: bool
-
-    @property
-    def byteorder(self) -> Literal["little", "big"]:
-        """``"big"`` or ``"little"``, as ``int.from_bytes`` spells it."""
-        return "big" if self.big_endian else "little"
-
-    @property
-    def kinfo_proc_size(self) -> int:
-        """``KINFO_PROC_SIZE`` of the target (kernel-data.md 10.3)."""
-        if self.pointer_size == 8:
-            return 1088
-        return 768 if self.time_size == 4 else 816
-
-    def host_pointers(self) -> bool:
-        """Whether a target pointer can be a host ``c_void_p`` (same size and byte order)."""
-        return (self.pointer_size == ctypes.sizeof(ctypes.c_void_p)
-                and self.byteorder == sys.byteorder)
-
-
-def _lp64(name: str, big: bool = False) -> Abi:
-    return Abi(name, 8, 8, 8, 8, big)
-
-
-def _ilp32(name: str, big: bool = False, time_size: int = 8, int64_align: int = 8) -> Abi:
-    return Abi(name, 4, 4, int64_align, time_size, big)
-
-
 #: FreeBSD ABIs by pykvm's architecture name (kernel-data.md 10.2-10.3)
-ABIS: dict[str, Abi] = {
-    a.name: a
-    for a in (
-        _lp64("amd64"),
-        _lp64("aarch64"),
-        _lp64("riscv"),
-        _lp64("powerpc64", big=True),
-        _lp64("powerpc64le"),
-        _lp64("mips64", big=True),
-        _lp64("mips64el"),
-        _lp64("sparc64", big=True),
-        _ilp32("i386", time_size=4, int64_align=4),
-        _ilp32("arm"),
-        _ilp32("armeb", big=True),
-        _ilp32("powerpc", big=True),
-        _ilp32("powerpcspe", big=True),
-        _ilp32("mips", big=True),
-        _ilp32("mipsel"),
-        _ilp32("mipsn32", big=True),
-        _ilp32("mipsn32el"),
-    )
-}
-
-_ALIASES = {
-    "x86_64": "amd64",
-    "x64": "amd64",
-    "arm64": "aarch64",
-    "riscv64": "riscv",
-    "i486": "i386",
-    "i586": "i386",
-    "i686": "i386",
-    "x86": "i386",
-    "ppc64": "powerpc64",
-    "ppc64le": "powerpc64le",
-    "powerpc64el": "powerpc64le",
-    "ppc": "powerpc",
-    "armv6": "arm",
-    "armv7": "arm",
-    "armv6l": "arm",
-    "armv7l": "arm",
-    "mips64le": "mips64el",
-    "mipsle": "mipsel",
-}
+ABIS: dict[str, Abi] = _model.ABIS
+_ALIASES = _model.ALIASES
 
 #: ``KINFO_PROC_SIZE`` by architecture name (kernel-data.md 10.3)
 KINFO_PROC_SIZES: dict[str, int] = {name: a.kinfo_proc_size for name, a in ABIS.items()}
+
+
+def _host_pointers(a: Abi) -> bool:
+    """Whether a target pointer can be a host ``c_void_p`` (same size and byte order)."""
+    return (a.pointer_size == ctypes.sizeof(ctypes.c_void_p)
+            and a.byteorder == sys.byteorder)
 
 
 def _host_name() -> str | None:
@@ -231,7 +145,7 @@ class _Types:
     """The scalar C types of one ABI."""
 
     def __init__(self, a: Abi) -> None:
-        native = a.host_pointers()
+        native = _host_pointers(a)
         p = a.pointer_size
         self.char = _CType(ctypes.c_char, 1, 1)
         self.schar = _int(1, True)
@@ -331,154 +245,37 @@ class Structures(NamedTuple):
     Sigset: type[ctypes.Structure]
 
 
+def _ctype(t: _Types, a: Abi, ctype: str | Array | Record, built: dict[str, _CType]) -> _CType:
+    """The ctypes form of one type of the engine's model (records built once per ABI)."""
+    if isinstance(ctype, str):
+        got: _CType = getattr(t, ctype)
+        return got
+    if isinstance(ctype, Array):
+        return _array(_ctype(t, a, ctype.elem, built), ctype.count)
+    if ctype.pyname not in built:
+        members = [(name, _ctype(t, a, m, built)) for name, m in ctype.members]
+        built[ctype.pyname] = _struct(ctype.pyname, a, members)
+        want = _model.layout(ctype, a)
+        got_ct = built[ctype.pyname]
+        if (got_ct.size, got_ct.align) != (want.size, want.align):  # pragma: no cover
+            raise RuntimeError(f"{ctype.pyname}[{a.name}]: ctypes {got_ct.size} bytes, "
+                               f"pykvm.abi {want.size}")
+    return built[ctype.pyname]
+
+
 @cache
 def _build(a: Abi) -> Structures:
     t = _Types(a)
-    nlist = _struct("Nlist", a, [
-        ("n_name", t.cstr),  # union n_un { n_name; long n_strx; }: same size
-        ("n_type", t.uchar),
-        ("n_other", t.char),
-        ("n_desc", t.short),
-        ("n_value", t.ulong),
-    ])
-    kvm_nlist = _struct("KvmNlist", a, [
-        ("n_name", t.cstr),
-        ("n_type", t.uchar),
-        ("n_value", t.uint64),  # kvaddr_t
-    ])
-    kvm_page = _struct("KvmPage", a, [
-        ("kp_version", t.uint),
-        ("kp_paddr", t.uint64),  # kpaddr_t
-        ("kp_kmap_vaddr", t.uint64),  # kvaddr_t
-        ("kp_dmap_vaddr", t.uint64),
-        ("kp_prot", t.uchar),  # vm_prot_t
-        ("kp_offset", t.int64),  # off_t
-        ("kp_len", t.size_t),
-    ])
-    kvm_swap = _struct("KvmSwap", a, [
-        ("ksw_devname", _array(t.char, 32)),
-        ("ksw_used", t.uint),
-        ("ksw_total", t.uint),
-        ("ksw_flags", t.int),
-        ("ksw_reserved1", t.uint),
-        ("ksw_reserved2", t.uint),
-    ])
-    sigset = _struct("Sigset", a, [("__bits", _array(t.uint, SIG_WORDS))])
-    timeval = _struct("Timeval", a, [("tv_sec", t.time), ("tv_usec", t.long)])
-    priority = _struct("Priority", a, [
-        ("pri_class", t.uchar),
-        ("pri_level", t.uchar),
-        ("pri_native", t.uchar),
-        ("pri_user", t.uchar),
-    ])
-    rusage = _struct("Rusage", a, [
-        ("ru_utime", timeval),
-        ("ru_stime", timeval),
-        *((name, t.long) for name in (
-            "ru_maxrss", "ru_ixrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt",
-            "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv",
-            "ru_nsignals", "ru_nvcsw", "ru_nivcsw")),
-    ])
-    pid = t.int
-    kinfo_proc = _struct("KinfoProc", a, [
-        ("ki_structsize", t.int),
-        ("ki_layout", t.int),
-        ("ki_args", t.ptr),
-        ("ki_paddr", t.ptr),
-        ("ki_addr", t.ptr),
-        ("ki_tracep", t.ptr),
-        ("ki_textvp", t.ptr),
-        ("ki_fd", t.ptr),
-        ("ki_vmspace", t.ptr),
-        ("ki_wchan", t.ptr),
-        ("ki_pid", pid),
-        ("ki_ppid", pid),
-        ("ki_pgid", pid),
-        ("ki_tpgid", pid),
-        ("ki_sid", pid),
-        ("ki_tsid", pid),
-        ("ki_jobc", t.short),
-        ("ki_spare_short1", t.short),
-        ("ki_tdev_freebsd11", t.uint),
-        ("ki_siglist", sigset),
-        ("ki_sigmask", sigset),
-        ("ki_sigignore", sigset),
-        ("ki_sigcatch", sigset),
-        ("ki_uid", t.uint),
-        ("ki_ruid", t.uint),
-        ("ki_svuid", t.uint),
-        ("ki_rgid", t.uint),
-        ("ki_svgid", t.uint),
-        ("ki_ngroups", t.short),
-        ("ki_spare_short2", t.short),
-        ("ki_groups", _array(t.uint, KI_NGROUPS)),
-        ("ki_size", t.ulong),  # vm_size_t
-        ("ki_rssize", t.long),  # segsz_t
-        ("ki_swrss", t.long),
-        ("ki_tsize", t.long),
-        ("ki_dsize", t.long),
-        ("ki_ssize", t.long),
-        ("ki_xstat", t.ushort),
-        ("ki_acflag", t.ushort),
-        ("ki_pctcpu", t.uint),  # fixpt_t
-        ("ki_estcpu", t.uint),
-        ("ki_slptime", t.uint),
-        ("ki_swtime", t.uint),
-        ("ki_cow", t.uint),
-        ("ki_runtime", t.uint64),
-        ("ki_start", timeval),
-        ("ki_childtime", timeval),
-        ("ki_flag", t.long),
-        ("ki_kiflag", t.long),
-        ("ki_traceflag", t.int),
-        ("ki_stat", t.char),
-        ("ki_nice", t.schar),
-        ("ki_lock", t.char),
-        ("ki_rqindex", t.char),
-        ("ki_oncpu_old", t.uchar),
-        ("ki_lastcpu_old", t.uchar),
-        ("ki_tdname", _array(t.char, TDNAMLEN + 1)),
-        ("ki_wmesg", _array(t.char, WMESGLEN + 1)),
-        ("ki_login", _array(t.char, LOGNAMELEN + 1)),
-        ("ki_lockname", _array(t.char, LOCKNAMELEN + 1)),
-        ("ki_comm", _array(t.char, COMMLEN + 1)),
-        ("ki_emul", _array(t.char, KI_EMULNAMELEN + 1)),
-        ("ki_loginclass", _array(t.char, LOGINCLASSLEN + 1)),
-        ("ki_moretdname", _array(t.char, MAXCOMLEN - TDNAMLEN + 1)),
-        ("ki_sparestrings", _array(t.char, KI_NSPARE_STRINGS)),
-        ("ki_spareints", _array(t.int, KI_NSPARE_INT)),
-        ("ki_reaper", pid),
-        ("ki_reapsubtree", pid),
-        ("ki_tdev", t.uint64),
-        ("ki_oncpu", t.int),
-        ("ki_lastcpu", t.int),
-        ("ki_tracer", t.int),
-        ("ki_flag2", t.int),
-        ("ki_fibnum", t.int),
-        ("ki_cr_flags", t.uint),
-        ("ki_jid", t.int),
-        ("ki_numthreads", t.int),
-        ("ki_tid", t.int),  # lwpid_t
-        ("ki_pri", priority),
-        ("ki_rusage", rusage),
-        ("ki_rusage_ch", rusage),
-        ("ki_pcb", t.ptr),
-        ("ki_kstack", t.ptr),
-        ("ki_udata", t.ptr),
-        ("ki_tdaddr", t.ptr),
-        ("ki_pd", t.ptr),
-        ("ki_uerrmsg", t.ptr),
-        ("ki_spareptrs", _array(t.ptr, KI_NSPARE_PTR)),
-        ("ki_sparelongs", _array(t.long, KI_NSPARE_LONG)),
-        ("ki_sflag", t.long),
-        ("ki_tdflags", t.long),
-    ])
-    if kinfo_proc.size != a.kinfo_proc_size:  # pragma: no cover - table and rules disagree
-        raise RuntimeError(f"kinfo_proc[{a.name}] is {kinfo_proc.size} bytes, "
+    built: dict[str, _CType] = {}
+    for record in (NLIST, KVM_NLIST, KVM_PAGE, KVM_SWAP, SIGSET, TIMEVAL, PRIORITY, RUSAGE,
+                   KINFO_PROC):
+        _ctype(t, a, record, built)
+    if built["KinfoProc"].size != a.kinfo_proc_size:  # pragma: no cover - table and rules
+        raise RuntimeError(f"kinfo_proc[{a.name}] is {built['KinfoProc'].size} bytes, "
                            f"KINFO_PROC_SIZE is {a.kinfo_proc_size}")
-    return Structures(a, nlist.ctype, kvm_nlist.ctype, kvm_page.ctype, kvm_swap.ctype,
-                      kinfo_proc.ctype, timeval.ctype, rusage.ctype, priority.ctype,
-                      sigset.ctype)
+    return Structures(a, *(built[n].ctype for n in (
+        "Nlist", "KvmNlist", "KvmPage", "KvmSwap", "KinfoProc", "Timeval", "Rusage",
+        "Priority", "Sigset")))
 
 
 def structures(arch: str | Abi | None = None) -> Structures:

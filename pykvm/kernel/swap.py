@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from .. import errors as E
+from ..abi.kvm_swap import pack as pack_kvm_swap
 from ..constants import (
-    KVM_SWAP_SIZE,
     NFS_SWAP_NAME,
     PATH_DEV,
     SWAP_DEVNAME_LEN,
@@ -47,15 +47,10 @@ class KvmSwap:
     flags: int
 
     def pack(self, order: Literal["little", "big"] = "little") -> bytes:
-        """The 52 bytes of ``struct kvm_swap`` in byte order ``order``."""
-        name = self.devname.encode(errors="surrogateescape")[:SWAP_DEVNAME_LEN - 1]
-        out = name.ljust(SWAP_DEVNAME_LEN, b"\0")
-        out += (self.used & 0xFFFFFFFF).to_bytes(4, order)
-        out += (self.total & 0xFFFFFFFF).to_bytes(4, order)
-        out += (self.flags & 0xFFFFFFFF).to_bytes(4, order)
-        out += bytes(8)
-        assert len(out) == KVM_SWAP_SIZE
-        return out
+        """The 52 bytes of ``struct kvm_swap`` in byte order ``order`` (the layout is
+        :data:`pykvm.abi.kvm_swap.KVM_SWAP`)."""
+        return pack_kvm_swap(self.devname.encode(errors="surrogateescape"), self.used,
+                             self.total, self.flags, order == "big")
 
 
 def swap_bytes(kd: Kvm, records: list[KvmSwap]) -> bytes:
