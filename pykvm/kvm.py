@@ -5,8 +5,10 @@ Mirrors lib/libkvm/kvm.c (``kvm_open``, ``kvm_openfiles``, ``kvm_open2``,
 ``kvm_read2``, ``kvm_write``, ``kvm_nlist``, ``kvm_nlist2``,
 ``kvm_kerndisp``, ``kvm_walk_pages``), the error primitives and the symbol
 engine of lib/libkvm/kvm_private.c (``_kvm_err``, ``_kvm_syserr``,
-``_kvm_nlist``, ``kvm_fdnlist``, ``kvm_fdnlist_prefix``) and the DPCPU
-symbol relocation of lib/libkvm/kvm_pcpu.c.  The contract is api.md.
+``_kvm_nlist``, ``kvm_fdnlist``, ``kvm_fdnlist_prefix``), the DPCPU
+symbol relocation of lib/libkvm/kvm_pcpu.c and the VNET selection and relocation
+of lib/libkvm/kvm_vnet.c (``_kvm_vnet_selectpid``, ``_kvm_vnet_initialized``,
+``_kvm_vnet_validaddr``).  The contract is api.md.
 
 pykvm additions: :attr:`Kvm.types` (struct layouts from the kernel's CTF, a
 ``kernel.debug`` given to :meth:`Kvm.attach_debug`, the kernel's own DWARF, or the
@@ -38,6 +40,7 @@ from .constants import (
     DEFAULT_BOOTFILE,
     DPCPU_SYMPREFIX,
     ELFCLASS64,
+    MAX_PROC_WALK,
     MAXPATHLEN,
     MINIDUMP_PREFIX,
     N_DATA,
@@ -50,6 +53,7 @@ from .constants import (
     PATH_KMEM,
     PATH_MEM,
     POSIX2_LINE_MAX,
+    VNET_MAGIC_N,
     VNET_SYMPREFIX,
 )
 from .core.corefile import CoreFile
@@ -59,6 +63,7 @@ from .image.elf import KernelImage
 if TYPE_CHECKING:
     from .image.dwarf import DwarfFile
     from .image.layout import KernelTypes, StructView
+    from .kernel.vnet import VnetInfo
 
 U64 = (1 << 64) - 1
 #: ``unsigned long`` of the host, for kvm_read/kvm_write/kvm_nlist narrowing.
@@ -187,6 +192,16 @@ class Kvm:
         self._psize = 4096
         self._pmask = 4095
         self._mm: mmap.mmap | None = None
+        #: FreeBSD-strict mode (kernel-data.md Appendix B): refuse what libkvm refuses,
+        #: e.g. DPCPU and VNET initialisation on non-native dumps.  Default: pykvm's
+        #: deviations (every target works).  Set by ``open*(..., strict=True)``.
+        self.strict = False
+        # VNET state (kvm_vnet.c)
+        self._vnet_ready = False
+        self._vnet_start = 0
+        self._vnet_stop = 0
+        self._vnet_current = 0
+        self._vnet_base = 0
         # DPCPU state (kvm_pcpu.c)
         self._dpcpu_ready = False
         self._dpcpu_start = 0
@@ -357,13 +372,28 @@ class Kvm:
         addr &= U64
         off_in = addr & self._pmask
         mm = self._mm
-        if off_in + size <= self._psize and mm is not None:
-            base = self._tc.get(addr >> self._pshift)
+        if mm is not None:
+            tc = self._tc
+            page = addr >> self._pshift
+            base = tc.get(page)
             if base is not None:
                 o = base + off_in
-                data = mm[o:o + size]
-                if len(data) == size:
-                    return data
+                if off_in + size > self._psize:
+                    # pages whose translations are cached and follow each other in the
+                    # core: one slice (else the general loop below)
+                    psize = self._psize
+                    last = (addr + size - 1) >> self._pshift
+                    nb = base
+                    while page < last:
+                        page += 1
+                        nb += psize
+                        if tc.get(page) != nb:
+                            o = -1
+                            break
+                if o >= 0:
+                    data = mm[o:o + size]
+                    if len(data) == size:
+                        return data
         if size == 0:
             return b""
         data_or_none = self._read(addr, size)
@@ -469,7 +499,8 @@ class Kvm:
         if error <= 0:
             return error
         if self._vnet_initialized(initialize):
-            error = self._fdnlist_prefix(ents, error, VNET_SYMPREFIX.encode(), lambda v: v)
+            error = self._fdnlist_prefix(ents, error, VNET_SYMPREFIX.encode(),
+                                         self._vnet_validaddr)
         if error > 0 and self._dpcpu_initialized(initialize):
             error = self._fdnlist_prefix(ents, error, DPCPU_SYMPREFIX.encode(),
                                          self._dpcpu_validaddr)
@@ -524,23 +555,163 @@ class Kvm:
         return count, [e.value for e in ents]
 
     # -- VNET and DPCPU (kvm_vnet.c, kvm_pcpu.c) -----------------------------------
-    def _vnet_initialized(self, initialize: bool) -> bool:
-        """``_kvm_vnet_initialized``.
+    def _refuses_foreign(self) -> bool:
+        """libkvm's "native only" guard of the DPCPU and VNET initialisers: in strict mode
+        a non-native dump is refused; by default every target works (Appendix B row 1)."""
+        return self.backend is None or (self.strict and not self.backend.native())
 
-        Selecting a vnet walks ``struct proc``, ``struct ucred`` and ``struct
-        prison``, whose layouts pykvm learns from the kernel's type information
-        (not yet available), so initialisation fails silently, as libkvm's does
-        for a kernel without VIMAGE.  The symbol lookups it starts with still
-        happen (they can leave error text behind in libkvm too).
+    def _vnet_initialized(self, initialize: bool) -> bool:
+        """``_kvm_vnet_initialized``: select the caller's vnet on demand when allowed
+        (``_kvm_vnet_selectpid(kd, getpid())``); a failure is retried on the next call."""
+        if self._vnet_ready or not initialize:
+            return self._vnet_ready
+        self._vnet_selectpid(os.getpid())
+        return self._vnet_ready
+
+    def _vnet_selectpid(self, pid: int) -> int:
+        """``_kvm_vnet_selectpid`` (kernel-data.md 7.1): 0, or -1 with libkvm's text.
+
+        Looks up ``__start_set_vnet``, ``__stop_set_vnet``, ``vnet_head``, ``allproc``,
+        ``dumptid`` and ``proc0`` (any missing: -1, silently: a kernel without VIMAGE).
+        A crash dump (``dumptid > 0``) starts at ``proc0`` looking for pid 0, anything
+        else at the address of ``allproc`` (read as a ``struct proc`` whose successor is
+        the first process) looking for ``pid``; then ``p_ucred`` -> ``cr_prison`` ->
+        ``pr_vnet``, checking ``vnet_magic_n``.  Structures are read whole, with the
+        target kernel's layouts.  pykvm bounds the walk: a cycle (or more than
+        ``MAX_PROC_WALK`` entries) ends it as the list's end does.  A kernel without
+        type information for these structures leaves the layout's error text.
         """
-        if not initialize:
-            return False
-        if self.backend is None or not self.backend.native():
-            return False
-        probe = [_Ent(n) for n in (b"___start_set_vnet", b"___stop_set_vnet", b"vnet_head",
-                                   b"allproc", b"dumptid", b"proc0")]
-        self._kvm_nlist(probe, False)
-        return False
+        if self._refuses_foreign():
+            return -1
+        nl = [_Ent(n) for n in (b"___start_set_vnet", b"___stop_set_vnet", b"vnet_head",
+                                b"allproc", b"dumptid", b"proc0")]
+        if self._kvm_nlist(nl, False) != 0:
+            return -1
+        start, stop, _head, allproc, dumptid_va, proc0 = (e.value for e in nl)
+        order: Literal["little", "big"] = "little" if self.kernel.ehdr.ei_data == 1 else "big"
+        dumptid = 0
+        if dumptid_va:
+            raw = self._read(dumptid_va & ULONG, 4)
+            if raw is None or len(raw) != 4:
+                self.err(self.program, E.VNET_SEL_DUMPTID)
+                return -1
+            dumptid = int.from_bytes(raw, order, signed=True)  # lwpid_t
+        try:
+            found = self._vnet_of_pid(allproc, proc0, pid, dumptid)
+        except KvmError as exc:  # no type information, or a layout that cannot be decoded
+            self.err(self.program, exc.message)
+            return -1
+        if isinstance(found, str):
+            self.err(self.program, found)
+            return -1
+        vnet_addr, data_base = found
+        self._vnet_ready = True
+        self._vnet_start = start
+        self._vnet_stop = stop
+        self._vnet_current = vnet_addr
+        self._vnet_base = data_base
+        return 0
+
+    def _vnet_of_pid(self, allproc: int, proc0: int, pid: int,
+                     dumptid: int) -> tuple[int, int] | str:
+        """The walk of ``_kvm_vnet_selectpid``: ``(vnet, vnet_data_base)`` or the error text."""
+        procp = allproc
+        if dumptid > 0:  # VMCORE_VNET_OF_PROC0
+            procp, pid = proc0, 0
+        credp = 0
+        seen: set[int] = set()
+        while procp != 0:
+            if procp in seen or len(seen) >= MAX_PROC_WALK:
+                break  # pykvm: a cycle ends the walk (libkvm would loop for ever)
+            seen.add(procp)
+            proc = self._kread("proc", procp)
+            if proc is None:
+                return E.VNET_SEL_PROC
+            if int(proc.p_pid) == pid:
+                credp = int(proc.p_ucred)
+            if credp != 0:
+                break
+            procp = int(proc["p_list.le_next"])
+        if credp == 0:
+            return E.VNET_SEL_NOT_FOUND
+        cred = self._kread("ucred", credp)
+        if cred is None:
+            return E.VNET_SEL_CRED
+        prisonp = int(cred.cr_prison)
+        if prisonp == 0:
+            return E.VNET_SEL_NO_JAIL
+        prison = self._kread("prison", prisonp)
+        if prison is None:
+            return E.VNET_SEL_PRISON
+        vnetp = int(prison.pr_vnet)
+        if vnetp == 0:
+            return E.VNET_SEL_NO_VNET
+        vnet = self._kread("vnet", vnetp)
+        if vnet is None:
+            return E.VNET_SEL_VNET
+        if int(vnet.vnet_magic_n) != VNET_MAGIC_N:
+            return E.VNET_SEL_MAGIC
+        return vnetp, int(vnet.vnet_data_base)
+
+    def _kread(self, struct: str, addr: int) -> StructView | None:
+        """``KREAD``: the whole target ``struct`` at ``addr`` as a view, None when any byte
+        of it cannot be read (libkvm's failed or short ``kvm_read``).  Missing type
+        information raises :class:`KvmError`."""
+        types = self._kernel_types()
+        layout = types.struct(struct)
+        data = self._read(addr & ULONG, layout.size)
+        if data is None or len(data) != layout.size:
+            return None
+        return types.view_from(layout, data, addr & ULONG, self)
+
+    def _vnet_validaddr(self, value: int) -> int:
+        """``_kvm_vnet_validaddr``: add the selected vnet's ``vnet_data_base`` to a value
+        inside ``[__start_set_vnet, __stop_set_vnet)``; anything else is unchanged."""
+        if value == 0 or not self._vnet_ready:
+            return value
+        if value < self._vnet_start or value >= self._vnet_stop:
+            return value
+        return (self._vnet_base + value) & U64
+
+    def nlist2_noinit(self, names: Iterable[str | bytes | None]) -> NlistResult:
+        """``_kvm_nlist(kd, nl, 0)``: :meth:`nlist2` without starting VNET or DPCPU
+        initialisation (already initialised support still retries), as libkvm's own
+        initialisers look symbols up (pykvm's kernel-data modules use it too)."""
+        self._check()
+        ents = [_Ent(n) for n in self._names(names)]
+        count = self._kvm_nlist(ents, False)
+        return NlistResult([NlistEntry(e.name.decode(errors="surrogateescape"), e.type,
+                                       e.value) for e in ents], count)
+
+    def _vnet_set(self, start: int, stop: int, vnet: int, data_base: int) -> None:
+        """Select a vnet for later ``vnet_entry_`` lookups (pykvm's extension,
+        :mod:`pykvm.kernel.vnet`); the state ``_kvm_vnet_selectpid`` records."""
+        self._vnet_ready = True
+        self._vnet_start, self._vnet_stop = start, stop
+        self._vnet_current, self._vnet_base = vnet, data_base
+
+    @property
+    def vnet_current(self) -> int | None:
+        """The selected vnet's address (libkvm's ``vnet_current``), None while VNET
+        translation is off (pykvm)."""
+        return self._vnet_current if self._vnet_ready else None
+
+    def vnet_select(self, *, vnet: int | None = None, jid: int | None = None,
+                    pid: int | None = None) -> int:
+        """Make later ``nlist`` lookups of ``vnet_entry_`` symbols relocate into another
+        vnet, chosen by ``struct vnet`` address, jail id or process id (pykvm extension,
+        kernel-data.md Appendix B row 6; see :func:`pykvm.kernel.vnet.vnet_select`).
+        Returns the vnet's address; raises :class:`KvmError` when it cannot be chosen."""
+        from .kernel import vnet as _vnet
+
+        return _vnet.vnet_select(self, vnet=vnet, jid=jid, pid=pid)
+
+    def vnets(self) -> list[VnetInfo]:
+        """The kernel's vnets in ``vnet_head`` order, with the jails using each (pykvm
+        extension; see :func:`pykvm.kernel.vnet.vnets`)."""
+        from .kernel import vnet as _vnet
+
+        return _vnet.vnets(self)
 
     def _dpcpu_initialized(self, initialize: bool) -> bool:
         """``_kvm_dpcpu_initialized``: initialise on demand when allowed."""
@@ -550,8 +721,12 @@ class Kvm:
         return self._dpcpu_ready
 
     def _dpcpu_init(self) -> bool:
-        """``_kvm_dpcpu_init``: ``__start/__stop_set_pcpu``, ``dpcpu_off``, ``mp_maxcpus``."""
-        if self.backend is None or not self.backend.native():
+        """``_kvm_dpcpu_init``: ``__start/__stop_set_pcpu``, ``dpcpu_off``, ``mp_maxcpus``.
+
+        libkvm refuses non-native dumps here; pykvm does so only in strict mode
+        (:attr:`strict`), reading ``mp_maxcpus`` and ``dpcpu_off`` in the target's byte
+        order and word size otherwise."""
+        if self._refuses_foreign():
             return False
         ents = [_Ent(n) for n in (b"___start_set_pcpu", b"___stop_set_pcpu", b"_dpcpu_off",
                                   b"_mp_maxcpus")]
@@ -608,6 +783,11 @@ class Kvm:
         """The kernel's type information: struct layouts from CTF, DWARF or the
         exported offsets (:class:`~pykvm.image.layout.KernelTypes`)."""
         self._check()
+        return self._kernel_types()
+
+    def _kernel_types(self) -> KernelTypes:
+        """:attr:`types` without starting a new call (the error chain is kept), for the
+        descriptor's own structure reads (VNET selection)."""
         if self._types is None:
             from .image.layout import KernelTypes
 
@@ -767,42 +947,56 @@ def _run_open(kd: Kvm, execfile: PathArg, corefile: PathArg, flags: int,
 
 
 def open(execfile: PathArg, corefile: PathArg, swapfile: PathArg = None,  # noqa: A001
-         flags: int = 0, errstr: str | None = None) -> Kvm:
+         flags: int = 0, errstr: str | None = None, *, strict: bool = False) -> Kvm:
     """``kvm_open``: hard errors go to stderr as ``errstr: text`` when ``errstr`` is set.
 
     On failure raises :class:`KvmError` whose ``str()`` is libkvm's text (the
     part after ``errstr: `` on stderr).  ``swapfile`` is ignored, as in libkvm.
+    ``strict=True`` sets :attr:`Kvm.strict` (FreeBSD-strict descriptor behaviour).
     """
     del swapfile
-    return _run_open(Kvm(errstr), execfile, corefile, flags, None)
+    return _run_open(_new(errstr, strict), execfile, corefile, flags, None)
 
 
 def openfiles(execfile: PathArg, corefile: PathArg, swapfile: PathArg = None,
-              flags: int = 0) -> Kvm:
+              flags: int = 0, *, strict: bool = False) -> Kvm:
     """``kvm_openfiles``: on failure raises :class:`KvmError` with the text libkvm
-    copies into the caller's buffer.  ``swapfile`` is ignored, as in libkvm."""
+    copies into the caller's buffer.  ``swapfile`` is ignored, as in libkvm.
+    ``strict=True`` sets :attr:`Kvm.strict`."""
     del swapfile
-    return _run_open(Kvm(None), execfile, corefile, flags, None)
+    return _run_open(_new(None, strict), execfile, corefile, flags, None)
 
 
 def open2(execfile: PathArg, corefile: PathArg, flags: int = 0,
-          resolver: Resolver | None = None) -> Kvm:
+          resolver: Resolver | None = None, *, strict: bool = False) -> Kvm:
     """``kvm_open2``: as :func:`openfiles`, with an optional symbol resolver.
 
     ``resolver(name)`` returns the address (int) or None; it is the only way
     libkvm opens a dump of another architecture, and when given it answers
     every symbol lookup of the descriptor (api.md 4.9, 10.4).  See
     :func:`symtab_resolver` for one built from the kernel's own symbol table.
+    ``strict=True`` sets :attr:`Kvm.strict`: the descriptor then refuses what
+    libkvm refuses on non-native dumps (DPCPU and VNET initialisation).
     """
-    return _run_open(Kvm(None), execfile, corefile, flags, resolver)
+    return _run_open(_new(None, strict), execfile, corefile, flags, resolver)
+
+
+def _new(program: str | None, strict: bool) -> Kvm:
+    """A fresh descriptor in default or FreeBSD-strict mode."""
+    kd = Kvm(program)
+    kd.strict = bool(strict)
+    return kd
 
 
 def symtab_resolver(execfile: PathArg) -> Resolver:
-    """A resolver answering from a kernel's own ``.symtab`` (exact names; pykvm).
+    """A resolver answering from a kernel's own ``.symtab`` (pykvm).
 
     Lets :func:`open2` read dumps of any architecture on any host, the way
     libfbsdvmcore's built-in resolver does: the first symbol with exactly the
-    requested name wins.  Raises :class:`KvmError` if the file is not ELF.
+    requested name wins; failing that, a name with a leading underscore is looked up
+    without it, as libc's ``__fdnlist`` does for ELF kernels, so that libkvm's own
+    lookups (``_nprocs``, ``___start_set_pcpu``...) resolve.  Raises :class:`KvmError`
+    if the file is not ELF.
     """
     path = _fspath(execfile)
     if path is None:
@@ -821,7 +1015,10 @@ def symtab_resolver(execfile: PathArg) -> Resolver:
     def resolve(name: str) -> int | None:
         if table is None:
             return None
-        idxs = table.indices(name.encode(errors="surrogateescape"))
+        raw = name.encode(errors="surrogateescape")
+        idxs = table.indices(raw)
+        if not idxs and raw[:1] == b"_":
+            idxs = table.indices(raw[1:])  # libkvm's own "_nprocs" style names
         return table.value[idxs[0]] if idxs else None
 
     return resolve

@@ -4,6 +4,8 @@
 * :mod:`.cptime` -- ``kvm_getcptime``
 * :mod:`.pcpu` -- ``kvm_getmaxcpu``, ``kvm_getncpus``, ``kvm_getpcpu``,
   ``kvm_dpcpu_setcpu``, ``kvm_read_zpcpu``, ``kvm_counter_u64_fetch``
+* :mod:`.vnet` -- listing the vnets and choosing the one ``vnet_entry_`` lookups use
+  (a pykvm extension, section 7; libkvm's own selection lives in :mod:`pykvm.kvm`)
 * :mod:`.msgbuf` -- the kernel message buffer (a pykvm extension, section 7A)
 * :mod:`.swap` -- ``kvm_getswapinfo``
 * :mod:`.procs` -- ``kvm_getprocs``, ``kvm_getargv``, ``kvm_getenvv``

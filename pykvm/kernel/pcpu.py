@@ -129,14 +129,18 @@ def getpcpu(kd: Kvm | None, cpu: int, *, strict: bool = False) -> bytes | None:
     return None if view is None else view.data
 
 
-def dpcpu_setcpu(kd: Kvm, cpu: int) -> int:
+def dpcpu_setcpu(kd: Kvm, cpu: int, *, strict: bool = False) -> int:
     """``kvm_dpcpu_setcpu``: choose the CPU whose copy later ``pcpu_entry_`` lookups give.
 
     Returns 0; raises with ``kvm_dpcpu_setcpu: init failed``,
     ``_kvm_dpcpu_setcpu: CPU %u too big`` or ``_kvm_dpcpu_setcpu: CPU %u not found``.
-    (The descriptor's DPCPU initialisation refuses non-native dumps, as libkvm's does.)
+    Strict mode (``strict=True`` or a descriptor opened with ``strict=True``) refuses
+    non-native dumps as libkvm's DPCPU initialisation does (``init failed``); the
+    default works on every target (Appendix B row 1).
     """
     ucpu = cpu & 0xFFFFFFFF
+    if (strict or kd.strict) and not kd.native():
+        raise fail(kd, E.DPCPU_INIT_FAILED)
     if not kd._dpcpu_ready and not kd._dpcpu_init():
         raise fail(kd, E.DPCPU_INIT_FAILED)
     if not kd._dpcpu_ready:

@@ -38,6 +38,8 @@ What varies with the seed
   ``symbol.dmmax``            era <= 11
   ``symbol.__pcpu_array``     amd64 and era <= 12: ``struct pcpu __pcpu[MAXCPU]`` (else a
                               pointer, on amd64 only)
+  ``options.VIMAGE``          era >= 12 (GENERIC has ``options VIMAGE``): ``vnet_head``
+                              exists and VNET variables live in ``set_vnet``
   ==========================  ==============================================================
 
 * **Filler members** inserted at random places in most structures (``<prefix>_spareN``
@@ -134,6 +136,7 @@ class _KernelBuilder:
             "symbol.zombproc": e <= 12,
             "symbol.dmmax": e <= 11,
             "symbol.__pcpu_array": target.name == "amd64" and e <= 12,
+            "options.VIMAGE": e >= 12,
         }
         self._spare = 0
 
@@ -1174,8 +1177,9 @@ class _KernelBuilder:
                 v.append(Variable("__pcpu", self.arr(pcpu, tg.maxcpu)))
             else:
                 v.append(Variable("__pcpu", self.space.ptr(pcpu)))
+        if ft["options.VIMAGE"]:  # sys/net/vnet.c is built only with options VIMAGE
+            v.append(Variable("vnet_head", self.s("vnet_list_head")))
         v += [
-            Variable("vnet_head", self.s("vnet_list_head")),
             Variable("dumptid", t("lwpid_t")),
             Variable("proc0", self.s("proc")),
             Variable("msgbufp", sp("msgbuf")),

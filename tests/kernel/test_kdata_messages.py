@@ -67,7 +67,8 @@ def test_strict_non_native(foreign: K.Kvm, typed: SynthDump) -> None:
             lambda: procs.getprocs(kd, KERN_PROC_PROC, strict=True))
     _raises(kd, "kvm_nlist of non-native vmcore", lambda: pcpu.getmaxcpu(kd, strict=True))
     _raises(kd, "kvm_nlist of non-native vmcore", lambda: pcpu.getpcpu(kd, 0, strict=True))
-    _raises(kd, "kvm_dpcpu_setcpu: init failed", lambda: pcpu.dpcpu_setcpu(kd, 0))
+    _raises(kd, "kvm_dpcpu_setcpu: init failed",
+            lambda: pcpu.dpcpu_setcpu(kd, 0, strict=True))
     with pytest.raises(KvmError):
         pcpu.read_zpcpu(kd, t.pcpu[0], 8, 0, strict=True)
     # the default mode reads non-native dumps
