@@ -442,7 +442,7 @@ _PS_STATE = {1: "I", 2: "R", 3: "S", 4: "T", 5: "Z", 6: "W", 7: "L"}  # SIDL ...
 
 def proc_doc(kp: Any, page_size: int) -> Doc:
     """One ``KinfoProc`` record as the fields ``ps -axl`` shows (sizes in KiB)."""
-    from pykvm.constants import KI_LOCKBLOCK, KI_SLEADER, NOCPU, P_CONTROLT
+    from pykvm.constants import KI_CTTY, KI_LOCKBLOCK, KI_SLEADER, NOCPU, P_CONTROLT
 
     wmesg = _cstr(kp.wmesg)
     lockname = _cstr(kp.lockname)
@@ -472,6 +472,8 @@ def proc_doc(kp: Any, page_size: int) -> Doc:
         "wchan": kp.wchan,
         "stat": state,
         "tty": None if kp.tdev == _NODEV else kp.tdev,
+        "ttyname": kp.extra.get("ttyname"),
+        "ctty": bool(kp.kiflag & KI_CTTY),
         "runtime_us": kp.runtime,
         "command": _cstr(kp.comm),
         "tid": kp.tid,
@@ -699,6 +701,17 @@ def _ps_time(usec: int) -> str:
     return f"{secs // 60}:{secs % 60:02d}.{rest // 10_000:02d}"
 
 
+def tname(name: str, ctty: bool) -> str:
+    """``ps``'s TT (bin/ps/print.c ``tname``): the terminal's name without a ``tty`` or
+    ``cua`` and then a ``pts/`` prefix, ``-`` appended when the session's tty vnode is
+    gone (no ``KI_CTTY``); pykvm takes the name from the dump (``extra["ttyname"]``)."""
+    if name.startswith(("tty", "cua")):
+        name = name[3:]
+    if name.startswith("pts/"):
+        name = name[4:]
+    return name if ctty else name + "-"
+
+
 PS_COLUMNS = ("UID", "PID", "PPID", "CPU", "PRI", "NI", "VSZ", "RSS", "MWCHAN", "STAT",
               "TT", "TIME", "COMMAND")
 
@@ -710,7 +723,8 @@ def format_ps(doc: Doc) -> list[str]:
         command = p["command"]
         if doc["threads"] and p["thread"] and p["thread"] != command:
             command = f"{command}/{p['thread']}"
-        tty = "-" if p["tty"] is None else f"{p['tty']:#x}"
+        tty = tname(p.get("ttyname"), p.get("ctty", True)) if p.get("ttyname") else (
+            "-" if p["tty"] is None else f"{p['tty']:#x}")
         rows.append([str(p["uid"]), str(p["pid"]), str(p["ppid"]), str(p["cpu"]),
                      str(p["pri"]), str(p["nice"]), str(p["vsz"]), str(p["rss"]),
                      p["mwchan"][:8], p["stat"], tty, _ps_time(p["runtime_us"]), command])

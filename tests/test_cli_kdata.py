@@ -66,6 +66,31 @@ def test_ps_text(capsys: pytest.CaptureFixture[str], dump: Any) -> None:
         assert line.endswith(" " + proc.comm[:COMMLEN])
 
 
+def test_ps_tt_column(capsys: pytest.CaptureFixture[str], dump: Any) -> None:
+    """TT as bin/ps/print.c ``tname`` shows it: ``pts/N`` -> ``N``, ``-`` without a tty."""
+    from pykvm.cli import tname
+
+    kdata = dump.truth.kernel_data
+    status, out, err = run(capsys, "ps", *files(dump))
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    tt = lines[0].index("TT")
+    with_tty = 0
+    for line, proc in zip(lines[1:], kdata.procs, strict=True):
+        cell = line[tt:].split()[0]
+        if proc.tty is None:
+            assert cell == "-"
+        else:
+            assert proc.tty.startswith("pts/")
+            assert cell == proc.tty[4:]  # the session keeps its tty vnode: KI_CTTY
+            with_tty += 1
+    assert with_tty == 3
+    doc = json_of(capsys, "ps", *files(dump))
+    assert [p["ttyname"] for p in doc["procs"]] == [p.tty for p in kdata.procs]
+    assert (tname("pts/12", True), tname("ttyv0", True), tname("cuau1", False)) == (
+        "12", "v0", "u1-")
+
+
 def test_ps_json(capsys: pytest.CaptureFixture[str], dump: Any) -> None:
     kdata = dump.truth.kernel_data
     doc = json_of(capsys, "ps", *files(dump))

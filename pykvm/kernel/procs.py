@@ -9,12 +9,28 @@ kernel-data.md 1.6, with libkvm's names minus ``ki_``).  The byte packing of
 pykvm deviation: a process or thread list that loops back on itself ends in a
 :class:`~pykvm.errors.KvmError` (``allproc corrupt: ...``) in both modes; libkvm would
 loop until its capacity fills (or forever for the filtering ops).
+
+pykvm extension: ``extra["ttyname"]`` is the controlling terminal's name as the dump
+has it (``session -> s_ttyp -> t_dev -> cdev si_name``, e.g. ``"pts/3"``), set for
+records whose process has a controlling tty with a device; libkvm only sets
+``ki_tdev`` (to ``NODEV``).
+
+Speed: :class:`_FastWalk` reads each structure once as bytes and decodes the members it
+needs with ``struct.Struct`` accessors compiled once per handle and layout
+(:class:`_Codecs`); shared objects (credentials, process groups, sessions, ttys, parent
+pids, the ``sysentvec``, wait-message strings) are decoded once per call; a read that
+fails is repeated every time, so errors and ``geterr()`` are those of the plain walk.
+Layouts it cannot serve (a member missing, a bit-field) use :class:`_ViewWalk`, the
+member-by-member walk over :class:`~pykvm.image.layout.StructView`.
 """
 
 from __future__ import annotations
 
 import copy
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
@@ -64,10 +80,20 @@ from ..constants import (
     WMESGLEN,
 )
 from ..errors import KvmError
-from ._common import byteorder, check_native, fail, fmt, ptrsize, read_bytes, read_int
+from ..image.layout import _MAX_VIEW
+from ._common import (
+    byteorder,
+    cache,
+    check_native,
+    fail,
+    fmt,
+    ptrsize,
+    read_bytes,
+    read_int,
+)
 
 if TYPE_CHECKING:
-    from ..image.layout import StructView
+    from ..image.layout import Member, StructLayout, StructView
     from ..kvm import Kvm
 
 U32 = 0xFFFFFFFF
@@ -179,14 +205,21 @@ def _strlcpy(raw: bytes, size: int) -> bytes:
     return s[:size - 1]
 
 
+def _cstr(raw: bytes) -> str:
+    """A C string (up to its NUL) as text."""
+    nul = raw.find(b"\0")
+    return (raw if nul < 0 else raw[:nul]).decode("utf-8", "replace")
+
+
 def _cpu_old(v: int) -> int:
     if v == NOCPU:
         return NOCPU_OLD
     return MAXCPU_OLD if v > MAXCPU_OLD else v
 
 
-class _Walk:
-    """One ``kvm_getprocs`` call's state (the symbols' values and the walk's leftovers)."""
+class _ViewWalk:
+    """One ``kvm_getprocs`` call's state (the symbols' values and the walk's leftovers),
+    reading members through :class:`~pykvm.image.layout.StructView` (the general path)."""
 
     def __init__(self, kd: Kvm, ticks: int, hz: int, freq: int) -> None:
         self.kd = kd
@@ -327,8 +360,9 @@ class _Walk:
                 if flag & P_CONTROLT and int(sess.s_ttyp):
                     tty = self.read("tty", int(sess.s_ttyp), "tty")
                     if int(tty.t_dev):
-                        self.read("cdev", int(tty.t_dev), "cdev")
+                        cdev = self.read("cdev", int(tty.t_dev), "cdev")
                         kp.tdev = NODEV
+                        kp.extra["ttyname"] = _cstr(cdev.raw("si_name"))
                     if int(tty.t_pgrp):
                         kp.tpgid = int(self.read("pgrp", int(tty.t_pgrp), "tpgrp").pg_id)
                     else:
@@ -477,6 +511,551 @@ class _Walk:
             out.append(rec)
 
 
+# ------------------------------------------------------------------------- fast path
+
+_CODES = {1: "b", 2: "h", 4: "i", 8: "q"}
+#: a member given as (path, value): the value when the layout has no such member
+Path = str | tuple[str, int]
+
+
+class _Unsupported(Exception):
+    """The layouts need the general walk (a member missing, a bit-field, an overlap)."""
+
+
+def _code(m: Member) -> str:
+    """The ``struct`` code decoding ``m`` as :meth:`StructView.__getitem__` would."""
+    t = m.type
+    if m.bit_size is not None or t.size not in _CODES:
+        raise _Unsupported(m.name)
+    c = _CODES[t.size]
+    if t.kind in ("int", "enum"):
+        return c if t.signed else c.upper()
+    if t.kind == "pointer":
+        return c.upper()
+    if t.kind == "bool" and t.size == 1:
+        return "?"
+    raise _Unsupported(m.name)
+
+
+def _fields(layout: StructLayout, order: str, paths: Sequence[Path]) -> Callable[
+        [bytes], tuple[Any, ...]]:
+    """One precompiled decoder of ``paths`` (scalars) of ``layout``: ``f(data)`` gives
+    their values in the order asked, from one ``struct.Struct.unpack_from``."""
+    items: list[tuple[int, int, str, int]] = []
+    consts: list[tuple[int, int]] = []
+    for idx, p in enumerate(paths):
+        path, default = (p, None) if isinstance(p, str) else p
+        m = layout.get(path)
+        if m is None:
+            if default is None:
+                raise _Unsupported(path)
+            consts.append((idx, default))
+            continue
+        items.append((m.offset, m.size or 0, _code(m), idx))
+    items.sort()
+    spec = "<" if order == "little" else ">"
+    pos = 0
+    for off, size, code, _idx in items:
+        if off < pos:
+            raise _Unsupported("overlapping members")
+        spec += (f"{off - pos}x" if off > pos else "") + code
+        pos = off + size
+    if pos > layout.size:
+        raise _Unsupported("member past the end")
+    unpack = struct.Struct(spec).unpack_from
+    where = {idx: k for k, (_o, _s, _c, idx) in enumerate(items)}
+    where.update({idx: len(items) + j for j, (idx, _v) in enumerate(consts)})
+    perm = [where[i] for i in range(len(paths))]
+    extra = tuple(v for _i, v in consts)
+    if perm == list(range(len(paths))) and not extra:
+        return unpack
+    pick = itemgetter(*perm)
+    if len(perm) == 1:
+        return lambda data: (pick(unpack(data) + extra),)
+    return lambda data: pick(unpack(data) + extra)
+
+
+def _sigset_at(layout: StructLayout, order: str, path: str) -> Callable[[bytes], tuple[
+        int, ...]]:
+    """A decoder of the ``sigset_t`` at ``path``: always four words (as :func:`_sigset`)."""
+    m = layout.get(path + ".__bits")
+    if m is None or m.type.kind != "array" or m.type.target is None:
+        raise _Unsupported(path)
+    el = m.type.target
+    n = m.type.count or 0
+    if m.bit_size is not None or el.kind != "int" or el.size not in _CODES or n <= 0:
+        raise _Unsupported(path)
+    if m.offset + n * el.size > layout.size:
+        raise _Unsupported(path)
+    code = _CODES[el.size]
+    st = struct.Struct(("<" if order == "little" else ">") + str(n)
+                       + (code if el.signed else code.upper()))
+    off = m.offset
+    unpack = st.unpack_from
+    if n == _SIGWORDS:
+        return lambda data: unpack(data, off)
+    pad = (0,) * _SIGWORDS
+    return lambda data: (unpack(data, off) + pad)[:_SIGWORDS]
+
+
+def _raw_at(layout: StructLayout, path: str) -> tuple[int, int]:
+    """(offset, size) of a member copied as bytes (``p_comm``, ``td_name``...)."""
+    m = layout.get(path)
+    if m is None or m.bit_size is not None or m.size is None:
+        raise _Unsupported(path)
+    return m.offset, m.offset + m.size
+
+
+_PROC_FIELDS: tuple[Path, ...] = (
+    "p_list.le_next", "p_state", "p_ucred", "p_pid", "p_args", "p_numthreads",
+    "p_textvp", "p_fd", ("p_pd", 0), "p_vmspace", "p_sigacts", ("p_oppid", 0), "p_pptr",
+    ("p_reaper", 0), ("p_reapsubtree", 0), "p_flag", "p_pgrp", "p_sysent",
+    "p_rux.rux_runtime", "p_acflag", "p_lock", "p_threads.tqh_first", "p_swtick",
+    "p_nice", "p_traceflag")
+_THREAD_FIELDS: tuple[Path, ...] = (
+    "td_plist.tqe_next", "td_wmesg", "td_blocked", "td_lockname", "td_state",
+    "td_inhibitors", "td_priority", "td_base_pri", "td_lastcpu", "td_oncpu", "td_wchan",
+    "td_tid")
+_VM_FIELDS: tuple[Path, ...] = (
+    "vm_map.size", "vm_pmap.pm_stats.resident_count", "vm_swrss", "vm_tsize",
+    "vm_dsize", "vm_ssize")
+
+
+class _Codecs:
+    """The decoders of one handle's layouts (built once; :func:`_codecs`)."""
+
+    def __init__(self, kd: Kvm, layouts: dict[str, StructLayout]) -> None:
+        order = byteorder(kd)
+        self.layouts = layouts
+        self.size = {name: lay.size for name, lay in layouts.items()}
+        self.too_large = {name for name, lay in layouts.items() if lay.size > _MAX_VIEW}
+        proc, thread, ucred = layouts["proc"], layouts["thread"], layouts["ucred"]
+        self.has_reaper = proc.has("p_reaper")
+        self.has_xexit = proc.has("p_xexit")
+        xfields: tuple[Path, ...] = (
+            ("p_xexit", "p_xsig") if self.has_xexit else (("p_xstat", 0), ("p_xsig", 0)))
+        self.proc = _fields(proc, order, _PROC_FIELDS + xfields)
+        self.proc_pid = _fields(proc, order, ("p_pid",))
+        self.proc_sig = _sigset_at(proc, order, "p_sigqueue.sq_signals")
+        self.p_comm = _raw_at(proc, "p_comm")
+        self.thread = _fields(thread, order, _THREAD_FIELDS)
+        self.td_sig = _sigset_at(thread, order, "td_sigqueue.sq_signals")
+        self.td_mask = _sigset_at(thread, order, "td_sigmask")
+        self.td_name = _raw_at(thread, "td_name")
+        self.separate_egid = ucred.has("cr_gid")
+        self.ucred = _fields(ucred, order, (
+            "cr_uid", "cr_ruid", "cr_svuid", "cr_rgid", "cr_svgid", "cr_flags",
+            "cr_ngroups", "cr_gid" if self.separate_egid else ("cr_gid", 0),
+            "cr_groups", "cr_prison"))
+        self.prison = _fields(layouts["prison"], order, ("pr_id",))
+        self.sa_ignore = _sigset_at(layouts["sigacts"], order, "ps_sigignore")
+        self.sa_catch = _sigset_at(layouts["sigacts"], order, "ps_sigcatch")
+        self.pgrp = _fields(layouts["pgrp"], order, ("pg_id", "pg_session"))
+        self.session = _fields(layouts["session"], order,
+                               ("s_sid", "s_ttyp", "s_ttyvp", "s_leader"))
+        self.s_login = _raw_at(layouts["session"], "s_login")
+        self.tty = _fields(layouts["tty"], order, ("t_dev", "t_pgrp", "t_session"))
+        self.si_name = _raw_at(layouts["cdev"], "si_name")
+        self.vmspace = _fields(layouts["vmspace"], order, _VM_FIELDS)
+        self.sysentvec = _fields(layouts["sysentvec"], order, ("sv_name",))
+
+
+_STRUCTS = ("proc", "thread", "ucred", "prison", "sigacts", "pgrp", "session", "tty",
+            "cdev", "vmspace", "sysentvec")
+
+
+def _codecs(kd: Kvm) -> _Codecs | None:
+    """The handle's :class:`_Codecs` (None: the general walk must serve these layouts)."""
+    try:
+        layouts = {name: kd.types.struct(name) for name in _STRUCTS}
+    except KvmError:
+        return None
+    key = tuple(id(lay) for lay in layouts.values())
+    c = cache(kd)
+    hit = c.get("procs.codecs")
+    if hit is not None and hit[0] == key:
+        return hit[1]  # type: ignore[no-any-return]
+    built: _Codecs | None
+    try:
+        built = _Codecs(kd, layouts)
+    except (_Unsupported, KvmError):
+        built = None
+    c["procs.codecs"] = (key, built)
+    return built
+
+
+_DEFAULTS = dict(KinfoProc().__dict__)
+del _DEFAULTS["extra"]
+_ZERO_SIG = (0, 0, 0, 0)
+_NEW = object.__new__
+
+
+class _FastWalk:
+    """One ``kvm_getprocs`` call over :class:`_Codecs` (same results as
+    :class:`_ViewWalk`; shared objects decoded once per call)."""
+
+    def __init__(self, kd: Kvm, codecs: _Codecs, ticks: int, hz: int, freq: int) -> None:
+        self.kd = kd
+        self.c = codecs
+        self.ticks = ticks
+        self.hz = hz
+        self.freq = freq
+        self.vm: tuple[int, ...] | None = None
+        self.emul = bytes(KI_EMULNAMELEN)
+        # successful reads of shared objects, by address (a failed read is never cached)
+        self.creds: dict[int, tuple[Any, ...]] = {}
+        self.pids: dict[int, int] = {}
+        self.sigacts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self.pgrps: dict[int, tuple[int, int]] = {}
+        self.sessions: dict[int, tuple[tuple[int, ...], bytes]] = {}
+        self.ttys: dict[int, tuple[int, int, int]] = {}
+        self.cdevs: dict[int, str] = {}
+        self.sysents: dict[int, int] = {}
+        self.names: dict[int, bytes] = {}
+        self.strings: dict[int, bytes] = {}
+
+    def data(self, name: str, addr: int, what: str) -> bytes:
+        """A fatal structure read (``KREAD``): the whole struct, or ``can't read <what>``."""
+        size = self.c.size[name]
+        data = b""
+        if name not in self.c.too_large:
+            try:
+                data = self.kd.read2(addr, size)
+            except KvmError:
+                data = b""
+        if len(data) < size:
+            raise fail(self.kd, fmt(E.CANT_READ_AT, what, addr))
+        return data
+
+    def soft(self, name: str, addr: int) -> bytes | None:
+        """An ignored-result structure read: the bytes, or None."""
+        size = self.c.size[name]
+        if name in self.c.too_large:
+            return None
+        try:
+            data = self.kd.read2(addr, size)
+        except KvmError:
+            return None
+        return data if len(data) >= size else None
+
+    def raw8(self, addr: int, size: int) -> bytes:
+        """A bare ``kvm_read`` of a string's first bytes (whatever was read)."""
+        hit = self.strings.get(addr)
+        if hit is not None and len(hit) == size:
+            return hit
+        try:
+            raw = self.kd.read2(addr, size)
+        except KvmError:
+            return b""
+        if len(raw) == size:
+            self.strings[addr] = raw
+        return raw
+
+    def pid_of(self, addr: int, what: str) -> int:
+        """``p_pid`` of the ``struct proc`` at ``addr`` (a fatal structure read)."""
+        pid = self.pids.get(addr)
+        if pid is None:
+            pid = self.c.proc_pid(self.data("proc", addr, what))[0]
+            self.pids[addr] = pid
+        return pid
+
+    def cred(self, addr: int) -> tuple[Any, ...] | None:
+        """The credential fields of the ``struct ucred`` at ``addr`` (None: unreadable)."""
+        hit = self.creds.get(addr)
+        if hit is not None:
+            return hit
+        data = self.soft("ucred", addr)
+        if data is None:
+            return None
+        uid, ruid, svuid, rgid, svgid, crf, ngroups, gid, cr_groups, prison = \
+            self.c.ucred(data)
+        cr_flags = KI_CRF_CAPABILITY_MODE if crf & CRED_FLAG_CAPMODE else 0
+        groups = [0] * KI_NGROUPS
+        first = 0
+        if self.c.separate_egid:
+            n = 1 + ngroups
+            groups[0] = gid & U32
+            first = 1
+        else:
+            n = ngroups
+        if n > KI_NGROUPS:
+            n = KI_NGROUPS
+            cr_flags |= KI_CRF_GRP_OVERFLOW
+        want = max(n - first, 0)
+        if want:
+            raw = b""
+            try:
+                raw = self.kd.read2(cr_groups, want * 4)
+            except KvmError:
+                pass
+            order = "<" if byteorder(self.kd) == "little" else ">"
+            k = len(raw) // 4
+            groups[first:first + k] = struct.unpack_from(f"{order}{k}I", raw)
+        jid = 0
+        if prison:
+            jid = self.c.prison(self.data("prison", prison, "prison"))[0]
+        out = (uid & U32, ruid & U32, svuid & U32, rgid & U32, svgid & U32, cr_flags, n,
+               tuple(groups[:n]) if n > 0 else (), groups[0], jid)
+        self.creds[addr] = out
+        return out
+
+    def pgrp(self, addr: int, what: str) -> tuple[int, int]:
+        hit = self.pgrps.get(addr)
+        if hit is None:
+            hit = self.c.pgrp(self.data("pgrp", addr, what))
+            self.pgrps[addr] = hit
+        return hit
+
+    def session(self, addr: int) -> tuple[tuple[int, ...], bytes]:
+        hit = self.sessions.get(addr)
+        if hit is None:
+            data = self.data("session", addr, "session")
+            lo, hi = self.c.s_login
+            hit = (self.c.session(data),
+                   data[lo:hi][:KI_LOGINLEN].ljust(KI_LOGINLEN, b"\0"))
+            self.sessions[addr] = hit
+        return hit
+
+    def proclist(self, what: int, arg: int, p: int, maxcnt: int, out: list[KinfoProc],
+                 listname: str) -> None:
+        """``kvm_proclist``: append records to ``out`` (raises on fatal errors)."""
+        kd = self.kd
+        c = self.c
+        if what == KERN_PROC_ALL:
+            what |= KERN_PROC_INC_THREAD
+        sel = what & ~KERN_PROC_INC_THREAD
+        inc = bool(what & KERN_PROC_INC_THREAD)
+        arg32 = arg & U32
+        sarg = _s32(arg)
+        seen: set[int] = set()
+        start = len(out)
+        limit = maxcnt + start
+        proc_fields = c.proc
+        has_reaper = c.has_reaper
+        has_xexit = c.has_xexit
+        comm_lo, comm_hi = c.p_comm
+        hz = self.hz & U32
+        freq = self.freq
+        while len(out) - start < maxcnt and p != 0:
+            if p in seen or len(seen) >= MAX_PROC_WALK:
+                raise fail(kd, E.cformat(E.PROC_CYCLE, listname, MAX_PROC_WALK))
+            seen.add(p)
+            data = self.data("proc", p, "proc")
+            (nxt, state, ucred, pid, args, numthreads, textvp, fdp, pdp, vmspace, sigacts,
+             oppid, pptr, reaper, reapsubtree, flag, pgrp_addr, sysent, runtime, acflag,
+             lock, td, swtick, nice, traceflag, x1, x2) = proc_fields(data)
+            self.pids[p] = pid
+            if state == PRS_NEW:
+                p = nxt
+                continue
+            d = _DEFAULTS.copy()
+            cred = self.cred(ucred)
+            groups0 = 0
+            extra: dict[str, Any] = {}
+            if cred is not None:
+                (d["uid"], d["ruid"], d["svuid"], d["rgid"], d["svgid"], d["cr_flags"],
+                 d["ngroups"], d["groups"], groups0, d["jid"]) = cred
+                extra["groups0"] = groups0
+            if sel:
+                if sel == KERN_PROC_GID and groups0 != arg32 \
+                        or sel == KERN_PROC_PID and _s32(pid) != sarg \
+                        or sel == KERN_PROC_RGID and d["rgid"] != arg32 \
+                        or sel == KERN_PROC_UID and d["uid"] != arg32 \
+                        or sel == KERN_PROC_RUID and d["ruid"] != arg32:
+                    p = nxt
+                    continue
+            d["paddr"] = p
+            d["args"] = args
+            d["numthreads"] = numthreads
+            d["textvp"] = textvp
+            d["fd"] = fdp
+            d["pd"] = pdp
+            d["vmspace"] = vmspace
+            if sigacts:
+                sa = self.sigacts.get(sigacts)
+                if sa is None:
+                    sdata = self.data("sigacts", sigacts, "sigacts")
+                    sa = (c.sa_ignore(sdata), c.sa_catch(sdata))
+                    self.sigacts[sigacts] = sa
+                d["sigignore"], d["sigcatch"] = sa
+            if oppid:
+                d["ppid"] = oppid
+            elif pptr:
+                d["ppid"] = self.pid_of(pptr, "pproc")
+            if has_reaper:
+                if reaper:
+                    d["reaper"] = self.pid_of(reaper, "reaper proc")
+                d["reapsubtree"] = reapsubtree
+            kiflag = 0
+            tdev = 0
+            pgid = sid = 0
+            if pgrp_addr == 0:
+                tdev = NODEV
+            else:
+                pgid, sess_addr = self.pgrp(pgrp_addr, "pgrp")
+                d["jobc"] = -1
+                sess, d["login"] = self.session(sess_addr)
+                sid = sess[0]
+                if flag & P_CONTROLT and sess[1]:
+                    tty_addr = sess[1]
+                    tty = self.ttys.get(tty_addr)
+                    if tty is None:
+                        tty = c.tty(self.data("tty", tty_addr, "tty"))
+                        self.ttys[tty_addr] = tty
+                    t_dev, t_pgrp, t_session = tty
+                    if t_dev:
+                        name = self.cdevs.get(t_dev)
+                        if name is None:
+                            cdata = self.data("cdev", t_dev, "cdev")
+                            name = _cstr(cdata[c.si_name[0]:c.si_name[1]])
+                            self.cdevs[t_dev] = name
+                        tdev = NODEV
+                        extra["ttyname"] = name
+                    d["tpgid"] = self.pgrp(t_pgrp, "tpgrp")[0] if t_pgrp else -1
+                    if t_session:
+                        sess = self.session(t_session)[0]
+                        d["tsid"] = sess[0]
+                else:
+                    tdev = NODEV
+                if sess[2]:
+                    kiflag |= KI_CTTY
+                if sess[3] == p:
+                    kiflag |= KI_SLEADER
+            d["pgid"] = pgid
+            d["sid"] = sid
+            d["tdev"] = tdev
+            vm = self.soft("vmspace", vmspace) if vmspace else None
+            if vm is not None:
+                self.vm = c.vmspace(vm)
+            if self.vm is not None:
+                (d["size"], d["rssize"], d["swrss"], d["tsize"], d["dsize"],
+                 d["ssize"]) = self.vm
+            if sel == KERN_PROC_PGRP and pgid != sarg \
+                    or sel == KERN_PROC_SESSION and sid != sarg \
+                    or sel == KERN_PROC_TTY and (not flag & P_CONTROLT or tdev != arg & U64):
+                p = nxt
+                continue
+            if data[comm_lo:comm_lo + 1] != b"\0":
+                d["comm"] = _strlcpy(data[comm_lo:comm_hi], 19)
+            if sysent:
+                sv_name = self.sysents.get(sysent)
+                if sv_name is None:
+                    sv = self.soft("sysentvec", sysent)
+                    if sv is not None:
+                        sv_name = c.sysentvec(sv)[0]
+                        self.sysents[sysent] = sv_name
+                if sv_name:
+                    raw = self.names.get(sv_name)
+                    if raw is None:
+                        raw = read_bytes(kd, sv_name, KI_EMULNAMELEN)
+                        if raw is not None:
+                            self.names[sv_name] = raw
+                    if raw is not None:
+                        self.emul = raw
+            if self.emul[:1] != b"\0":
+                d["emul"] = _strlcpy(self.emul, KI_EMULNAMELEN)
+            d["runtime"] = cputick2usec(runtime, freq)
+            d["pid"] = pid
+            d["xstat"] = ((x1 << 8) | x2) & 0xFFFF if has_xexit else x1 & 0xFFFF
+            d["acflag"] = acflag
+            d["lock"] = lock & 0xFF
+            swtime = ((self.ticks - swtick) & U32) // hz if hz else 0
+            self.threads(data, d, extra, td, state, flag, nice, traceflag, swtime, kiflag,
+                         inc, p, limit, out)
+            p = nxt
+
+    def threads(self, pdata: bytes, d: dict[str, Any], extra: dict[str, Any], td: int,
+                state: int, flag: int, nice: int, traceflag: int, swtime: int, kiflag: int,
+                inc: bool, p: int, limit: int, out: list[KinfoProc]) -> None:
+        """The thread loop of ``kvm_proclist`` for one process (``d``: the record so far)."""
+        c = self.c
+        zombie = state == PRS_ZOMBIE
+        first = True
+        seen: set[int] = set()
+        psig = c.proc_sig(pdata)
+        name_lo, name_hi = c.td_name
+        thread_fields = c.thread
+        while len(out) < limit and td != 0 and (first or inc):
+            first = False
+            if td in seen or len(seen) >= MAX_PROC_WALK:
+                raise fail(self.kd, fmt(E.THREAD_CYCLE, p, MAX_PROC_WALK))
+            seen.add(td)
+            if zombie:
+                td = 0
+                d["wmesg"] = bytes(WMESGLEN)
+                d["kiflag"] = kiflag
+                d["siglist"] = psig
+                d["sigmask"] = _ZERO_SIG
+                d["stat"] = SZOMB
+                d["tid"] = 0
+            else:
+                tdata = self.data("thread", td, "thread")
+                (tnext, wmesg, blocked, lockname, tstate, inhib, prio, base, lastcpu, oncpu,
+                 wchan, tid) = thread_fields(tdata)
+                if inc:
+                    td = tnext
+                if wmesg:
+                    raw = self.raw8(wmesg, WMESGLEN)
+                    d["wmesg"] = raw if len(raw) == WMESGLEN else raw + d["wmesg"][len(raw):]
+                else:
+                    d["wmesg"] = bytes(WMESGLEN)
+                tkiflag = kiflag
+                if blocked:
+                    tkiflag |= KI_LOCKBLOCK
+                    if lockname:
+                        raw = self.raw8(lockname, LOCKNAMELEN)
+                        d["lockname"] = raw + d["lockname"][len(raw):]
+                    else:
+                        d["lockname"] = bytes(LOCKNAMELEN)
+                if state != PRS_NORMAL:
+                    d["stat"] = SIDL
+                elif tstate == TDS_RUNQ or tstate == TDS_CAN_RUN or tstate == TDS_RUNNING:
+                    d["stat"] = SRUN
+                elif tstate == TDS_INHIBITED:
+                    if flag & P_SHOULDSTOP:
+                        d["stat"] = SSTOP
+                    elif inhib & TDI_SLEEPING:
+                        d["stat"] = SSLEEP
+                    elif inhib & TDI_LOCK:
+                        d["stat"] = SLOCK
+                    else:
+                        d["stat"] = SWAIT
+                t0, t1, t2, t3 = c.td_sig(tdata)
+                p0, p1, p2, p3 = psig
+                name = tdata[name_lo:name_hi]
+                nul = name.find(b"\0")
+                # the fields every thread record sets (the carried ones are in d)
+                rec = _NEW(KinfoProc)
+                rec.__dict__ = {
+                    **d,
+                    "kiflag": tkiflag,
+                    "siglist": (p0 | t0, p1 | t1, p2 | t2, p3 | t3),
+                    "sigmask": c.td_mask(tdata),
+                    "swtime": swtime,
+                    "flag": flag,
+                    "nice": nice,
+                    "traceflag": traceflag,
+                    "pri_level": prio,
+                    "pri_native": base,
+                    "lastcpu": lastcpu,
+                    "oncpu": oncpu,
+                    "wchan": wchan,
+                    "tdname": (name if nul < 0 else name[:nul])[:16],
+                    "lastcpu_old": (lastcpu if 0 <= lastcpu <= MAXCPU_OLD
+                                    else _cpu_old(lastcpu)),
+                    "oncpu_old": oncpu if 0 <= oncpu <= MAXCPU_OLD else _cpu_old(oncpu),
+                    "tid": tid,
+                    "extra": extra.copy(),
+                }
+                out.append(rec)
+                continue
+            rec = _NEW(KinfoProc)
+            rd = d.copy()
+            rd["extra"] = extra.copy()
+            rec.__dict__ = rd
+            out.append(rec)
+
+
 def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[KinfoProc]:
     """``kvm_getprocs`` (dump path): the processes (or threads) ``op``/``arg`` select.
 
@@ -509,7 +1088,12 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
         if got is None:
             raise fail(kd, E.cformat(E.CANT_READ_VAR, name))
         vals.append(got)
-    walk = _Walk(kd, vals[0], vals[1], vals[2])
+    codecs = _codecs(kd)
+    walk: _FastWalk | _ViewWalk
+    if codecs is not None:
+        walk = _FastWalk(kd, codecs, vals[0], vals[1], vals[2])
+    else:
+        walk = _ViewWalk(kd, vals[0], vals[1], vals[2])
     out: list[KinfoProc] = []
     psize = ptrsize(kd)
     first = read_int(kd, v["_allproc"], psize)

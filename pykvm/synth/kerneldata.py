@@ -48,6 +48,12 @@ EMUL_NAME = "FreeBSD ELF64"
 EMUL_NAME_32 = "FreeBSD ELF32"
 #: DPCPU variables of the synthetic kernel: name (without ``pcpu_entry_``), size
 DPCPU_ENTRIES: tuple[tuple[str, int], ...] = (("synth_counter", 8), ("synth_stats", 32))
+#: VNET variables of the synthetic VIMAGE kernel: name (without ``vnet_entry_``), size
+VNET_ENTRIES: tuple[tuple[str, int], ...] = (("synth_ifcnt", 4), ("synth_table", 32))
+#: ``VNET_MAGIC_N`` (sys/net/vnet.h)
+VNET_MAGIC_N = 0x3E0D8F29
+#: ``vnet_state`` of a vnet whose SYSINITs have all run (``SI_SUB_VNET_DONE``)
+VNET_STATE_DONE = 0xDC00000
 
 
 class Arena(Protocol):
@@ -118,6 +124,8 @@ class ProcTruth:
     zombie: bool
     list_name: str
     threads: tuple[ThreadTruth, ...]
+    #: the argv cached in ``p_args`` (``struct pargs``), None when ``p_args`` is NULL
+    args: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,47 @@ class MsgbufTruth:
     seqmod: int
     unread: bytes
     whole: bytes
+
+
+@dataclass(frozen=True)
+class VnetInstanceTruth:
+    """One ``struct vnet`` as written, with its copy of the ``set_vnet`` variables."""
+
+    addr: int
+    #: ``vnet_data_mem``: where this vnet's copy of the set lies
+    data_mem: int
+    #: ``vnet_data_base`` = ``data_mem - __start_set_vnet`` (modulo the pointer size)
+    data_base: int
+    #: ``pr_id`` of every prison whose ``pr_vnet`` is this vnet (0: prison0)
+    jids: tuple[int, ...]
+    #: ``vnet_entry_<name>`` -> the bytes of this vnet's copy of that variable
+    data: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class VnetTruth:
+    """The VNET layout of a VIMAGE kernel (kernel-data.md section 7)."""
+
+    #: ``__start_set_vnet`` / ``__stop_set_vnet``
+    start: int
+    stop: int
+    #: ``vnet_entry_<name>`` -> (template address, size)
+    entries: Mapping[str, tuple[int, int]]
+    #: the template's bytes of each variable (what ``.bss`` holds at the symbol)
+    template: Mapping[str, bytes]
+    #: the vnets in ``vnet_head`` order (newest first: the jail's, then ``vnet0``)
+    vnets: tuple[VnetInstanceTruth, ...]
+    #: ``vnet0`` (the host's), which libkvm selects on a crash dump (proc0 -> prison0)
+    vnet0: int
+    #: the vnet libkvm's ``_kvm_vnet_selectpid`` selects on this dump
+    selected: int
+    prison0: int
+    jail_prison: int
+    jail_id: int
+
+    def vnet(self, addr: int) -> VnetInstanceTruth:
+        """The vnet written at ``addr``."""
+        return next(v for v in self.vnets if v.addr == addr)
 
 
 @dataclass(frozen=True)
@@ -185,6 +234,8 @@ class KernelDataTruth:
     #: symbols the machine must add to the kernel (``STT_NOTYPE`` in ``.bss``), e.g. the
     #: ``__start_set_pcpu``/``__stop_set_pcpu`` linker-set bounds
     symbols: Mapping[str, int] = field(default_factory=dict)
+    #: the VNET layout (kernels with ``options VIMAGE``, era >= 12), else None
+    vnet: VnetTruth | None = None
 
     def pids(self) -> list[int]:
         """The pids in list-walk order."""
@@ -257,6 +308,59 @@ class _Proc:
     jail: bool = False
 
 
+#: processes of the fixed plan (``extra_procs`` come after them)
+_FIXED_PROCS = 7
+#: commands of the extra processes (one of MAXCOMLEN + 1 characters)
+_EXTRA_NAMES = ("httpd", "postgres", "cron", "syslogd", "python3.11", "node", "bash",
+                "sshd", "nginx", "redis-server", "worker_proc_long_nm")
+#: extra processes per session and per process group
+_PER_SESSION = 25
+_PER_PGRP = 5
+
+
+def _extra_plan(rng: Rng, count: int, plan: list[_Proc], pg_leader: list[int],
+                pg_session: list[int], sessions: list[int], ttys: dict[int, str],
+                args: dict[int, tuple[str, ...]], logins: list[str]) -> None:
+    """Append ``count`` ordinary processes to the plan: sessions of 25 processes (every
+    other one with its own pseudo-terminal ``pts/N`` as controlling tty), process groups
+    of 5, one user a session (credentials shared within a session, as fork shares
+    them), two threads each; two processes of three have an argv in ``p_args``."""
+    pid = 2000 + rng.below(500)
+    for k in range(count):
+        i = len(plan)
+        if k % _PER_SESSION == 0:
+            si = len(sessions)
+            sessions.append(i)
+            user = 1001 + rng.below(40)
+            logins.append(f"u{user}")
+            if si % 2 == 0:
+                ttys[si] = f"pts/{10 + len(ttys)}"
+            groups = ([user], [user, 0], [user, 5, 920])[rng.below(3)]
+            leader = i
+        if k % _PER_PGRP == 0:
+            pg_leader.append(i)
+            pg_session.append(len(sessions) - 1)
+        comm = _EXTRA_NAMES[rng.below(len(_EXTRA_NAMES))]
+        plan.append(_Proc(pid, comm, user, user, list(groups), 1 if i == leader else leader,
+                          len(pg_leader) - 1, 2, ctty=len(sessions) - 1 in ttys))
+        if k % 3 != 2:
+            args[i] = (f"/usr/local/bin/{comm}", "-c", f"/etc/{comm}.conf", f"--id={k}")
+        pid += 1 + rng.below(3)
+
+
+def kernel_data_span(layout: LayoutTruth, extra_procs: int = 0) -> int:
+    """Bytes of arena :func:`lay_out_kernel_data` needs at most (the fixed plan fits in
+    2 MiB; every extra process adds its structures, a share of its group's, session's
+    and tty's, its argv and the allocators' alignment)."""
+    size = layout.structs
+    per = (size["proc"].size + 2 * size["thread"].size + size["vmspace"].size + 5 * 64
+           + (size["pgrp"].size + 64) // _PER_PGRP
+           + (size["session"].size + size["tty"].size + size["cdev"].size
+              + size["vnode"].size + 4 * 64) // _PER_SESSION + 128)
+    creds = -(-extra_procs // _PER_SESSION) * (size["ucred"].size + 64 + 64)
+    return (2 << 20) + extra_procs * per + creds
+
+
 def lay_out_kernel_data(
     layout: LayoutTruth,
     arena: Arena,
@@ -269,8 +373,14 @@ def lay_out_kernel_data(
     msgbuf_ring_va: int,
     msgbuf: bytes,
     cp_time_symbol: bool = False,
+    extra_procs: int = 0,
 ) -> KernelDataTruth:
-    """Write the kernel data of machine ``seed`` into ``arena`` and the kernel variables."""
+    """Write the kernel data of machine ``seed`` into ``arena`` and the kernel variables.
+
+    ``extra_procs`` adds that many ordinary processes (two threads each, see
+    :func:`_extra_plan`) after the fixed plan; 0 writes exactly the fixed plan.  The
+    arena must then be large enough (:func:`kernel_data_span`).
+    """
     rng = Rng(seed, "kerneldata")
     target = layout.target
     order = target.byteorder
@@ -325,18 +435,43 @@ def lay_out_kernel_data(
     pg_leader = [0, 1, 2, 3, 4, 6]
     pg_session = [0, 1, 2, 3, 3, 4]
     sessions = [0, 1, 2, 3, 6]
+    # extra processes: their own sessions (some with a tty) and groups; argv in p_args
+    xrng = Rng(seed, "kerneldata-extra")
+    x_ttys: dict[int, str] = {}  # session index -> tty name
+    x_args: dict[int, tuple[str, ...]] = {}  # proc index -> argv
+    x_logins: list[str] = []
+    if extra_procs:
+        _extra_plan(xrng, extra_procs, plan, pg_leader, pg_session, sessions, x_ttys,
+                    x_args, x_logins)
+        nproc = len(plan)
 
     # ---------------------------------------------------------------- addresses
     proc0_va = var_address("proc0")
     proc_va = [proc0_va] + [alloc("proc") for _ in range(nproc - 1)]
     thread_va = [[alloc("thread") for _ in range(p.nthreads)] for p in plan]
-    cred_va = [alloc("ucred") for _ in range(nproc)]
+    cred_va = [alloc("ucred") for _ in range(min(nproc, _FIXED_PROCS))]
+    shared_cred: dict[tuple[int, ...], int] = {}  # extras share credentials, as fork does
+    for p in plan[_FIXED_PROCS:]:
+        key = (p.uid, p.gid, int(p.jail), *p.groups)
+        if key not in shared_cred:
+            shared_cred[key] = alloc("ucred")
+        cred_va.append(shared_cred[key])
     vm_va = [alloc("vmspace") for _ in range(nproc)]
     pgrp_va = [alloc("pgrp") for _ in pg_leader]
     sess_va = [alloc("session") for _ in sessions]
     tty_va = alloc("tty")
     tty_cdev_va = alloc("cdev")
     ttyvp_va = alloc("vnode")
+    x_tty_va = {si: (alloc("tty"), alloc("cdev"), alloc("vnode")) for si in x_ttys}
+    pargs_va: dict[int, int] = {}
+    ar_args_off = structs["pargs"].member("ar_args").offset if x_args else 0
+    for i, argv in x_args.items():
+        argblob = b"".join(a.encode() + b"\0" for a in argv)
+        pargs_va[i] = arena.alloc(ar_args_off + len(argblob), 8)
+        w = new("pargs")
+        w.set("ar_ref", 1)
+        w.set("ar_length", len(argblob))
+        arena.write(pargs_va[i], w.bytes()[:ar_args_off] + argblob)
     sigacts_va = alloc("sigacts")
     prison0_va = alloc("prison")
     prison_jail_va = alloc("prison")
@@ -384,9 +519,28 @@ def lay_out_kernel_data(
     w.set("v_type", VCHR)
     w.set("v_rdev" if w.has("v_rdev") else "v_un.vu_cdev", tty_cdev_va)
     arena.write(ttyvp_va, w.bytes())
+    # session index -> (tty name, foreground process group index)
+    sess_tty: dict[int, tuple[str, int]] = {3: (tty_name, tty_pg)}
+    for si, (xt_va, xc_va, xv_va) in x_tty_va.items():
+        fg = pg_session.index(si)
+        sess_tty[si] = (x_ttys[si], fg)
+        w = new("cdev")
+        w.set_bytes("si_name", x_ttys[si].encode())
+        arena.write(xc_va, w.bytes())
+        w = new("tty")
+        w.set("t_dev", xc_va)
+        w.set("t_pgrp", pgrp_va[fg])
+        w.set("t_session", sess_va[si])
+        w.set_if("t_sessioncnt", 1)
+        arena.write(xt_va, w.bytes())
+        w = new("vnode")
+        w.set("v_type", VCHR)
+        w.set("v_rdev" if w.has("v_rdev") else "v_un.vu_cdev", xc_va)
+        arena.write(xv_va, w.bytes())
 
     # sessions
     logins = ["", "root", "root", "user" + "x" * 13 + "yz", "www"]  # index 3: 19 chars
+    logins += x_logins
     for si, leader in enumerate(sessions):
         w = new("session")
         w.set("s_count", 1)
@@ -396,11 +550,16 @@ def lay_out_kernel_data(
         if si == 3:
             w.set("s_ttyp", tty_va)
             w.set("s_ttyvp", ttyvp_va)
+        elif si in x_tty_va:
+            w.set("s_ttyp", x_tty_va[si][0])
+            w.set("s_ttyvp", x_tty_va[si][2])
         arena.write(sess_va[si], w.bytes())
 
     # process groups: pg_members lists
     members: list[list[int]] = [[] for _ in pg_leader]
+    member_pos: dict[int, int] = {}
     for i, p in enumerate(plan):
+        member_pos[i] = len(members[p.pgrp])
         members[p.pgrp].append(i)
     for gi, leader in enumerate(pg_leader):
         w = new("pgrp")
@@ -418,8 +577,11 @@ def lay_out_kernel_data(
     all_order = sorted(live, reverse=True)
     zomb_order = [i for i in range(nproc) if plan[i].zombie and list_has_zomb]
 
+    position = {idx: pos for lst_ in (all_order, zomb_order) for pos, idx in enumerate(lst_)}
+    zomb_set = set(zomb_order)
+
     def link_prev(order_list: list[int], head_va: int, idx: int) -> int:
-        pos = order_list.index(idx)
+        pos = position[idx]
         if pos == 0:
             return head_va
         return proc_va[order_list[pos - 1]] + structs["proc"].member("p_list.le_next").offset
@@ -427,14 +589,15 @@ def lay_out_kernel_data(
     allproc_va = var_address("allproc")
     zombproc_va = var_address("zombproc") if list_has_zomb else 0
     tid_next = 100000 + rng.below(1000)
+    written_creds: set[int] = set()
     procs: list[ProcTruth] = []
     proc_truth: dict[int, ProcTruth] = {}
     td_sizes = structs["thread"]
     thread_names = {0: ["swapper", "softirq_0", "thread taskq"]}
     for i, p in enumerate(plan):
         pw = new("proc")
-        lst, head = (zomb_order, zombproc_va) if i in zomb_order else (all_order, allproc_va)
-        pos = lst.index(i)
+        lst, head = (zomb_order, zombproc_va) if i in zomb_set else (all_order, allproc_va)
+        pos = position[i]
         pw.set("p_list.le_next", proc_va[lst[pos + 1]] if pos + 1 < len(lst) else 0)
         pw.set("p_list.le_prev", link_prev(lst, head, i))
         pw.set("p_pid", p.pid)
@@ -453,6 +616,8 @@ def lay_out_kernel_data(
         pw.set("p_vmspace", vm_va[i])
         pw.set("p_sysent", sysent_va)
         pw.set("p_numthreads", p.nthreads)
+        if i in pargs_va:
+            pw.set("p_args", pargs_va[i])
         pw.set_if("p_reaper", proc_va[1] if i > 1 else proc_va[0])
         pw.set_if("p_reapsubtree", 1 if i > 1 else 0)
         pw.set_if("p_swtick", 100 + i)
@@ -463,7 +628,7 @@ def lay_out_kernel_data(
         elif pw.has("p_xstat"):
             pw.set("p_xstat", (xexit << 8) | xsig)
         mbrs = members[p.pgrp]
-        nxt = mbrs.index(i) + 1
+        nxt = member_pos[i] + 1
         pw.set("p_pglist.le_next", proc_va[mbrs[nxt]] if nxt < len(mbrs) else 0)
         # threads
         tds = thread_va[i]
@@ -546,15 +711,19 @@ def lay_out_kernel_data(
             supp = p.groups
         cw.set("cr_ngroups", len(supp))
         groups_va = cred_va[i] + cw.offset("cr_smallgroups") if cw.has("cr_smallgroups") else 0
-        if groups_va and len(supp) <= structs["ucred"].member("cr_smallgroups").size // 4:
+        if i >= _FIXED_PROCS and cred_va[i] in written_creds:
+            pass  # a shared credential already written
+        elif groups_va and len(supp) <= structs["ucred"].member("cr_smallgroups").size // 4:
             for gi2, g in enumerate(supp):
                 cw.set("cr_smallgroups", g, gi2, 4)
         else:
             groups_va = arena.alloc(4 * max(len(supp), 1), 4)
             arena.write(groups_va, b"".join(word(g, 4) for g in supp))
-        cw.set("cr_groups", groups_va)
-        cw.set_if("cr_agroups", max(len(supp), 1))
-        arena.write(cred_va[i], cw.bytes())
+        if not (i >= _FIXED_PROCS and cred_va[i] in written_creds):
+            written_creds.add(cred_va[i])
+            cw.set("cr_groups", groups_va)
+            cw.set_if("cr_agroups", max(len(supp), 1))
+            arena.write(cred_va[i], cw.bytes())
         # vmspace (pages)
         vw = new("vmspace")
         tsize = 10 + rng.below(200)
@@ -596,9 +765,9 @@ def lay_out_kernel_data(
             xexit=xexit,
             xsig=xsig,
             login=logins[pg_session[p.pgrp]],
-            tty=tty_name if p.ctty else None,
-            tty_pgid=plan[pg_leader[tty_pg]].pid if p.ctty else 0,
-            tty_sid=plan[sessions[3]].pid if p.ctty else 0,
+            tty=sess_tty[pg_session[p.pgrp]][0] if p.ctty else None,
+            tty_pgid=plan[pg_leader[sess_tty[pg_session[p.pgrp]][1]]].pid if p.ctty else 0,
+            tty_sid=plan[sessions[pg_session[p.pgrp]]].pid if p.ctty else 0,
             emul=emul_name,
             size=size,
             rssize=rss,
@@ -607,8 +776,9 @@ def lay_out_kernel_data(
             dsize=dsize,
             ssize=ssize,
             zombie=p.zombie,
-            list_name="zombproc" if i in zomb_order else "allproc",
+            list_name="zombproc" if i in zomb_set else "allproc",
             threads=tuple(threads),
+            args=x_args.get(i),
         )
         proc_truth[i] = pt
         if i == 0:
@@ -748,6 +918,11 @@ def lay_out_kernel_data(
     symbols["__start_set_pcpu"] = dstart
     symbols["__stop_set_pcpu"] = dstop
 
+    # ---------------------------------------------------------------- VNET (VIMAGE)
+    vnet = lay_out_vnets(layout, arena, seed=seed, var_address=var_address, set_var=set_var,
+                         prison0=prison0_va, jail_prison=prison_jail_va, jail_id=jail_id,
+                         dumptid=dumptid, symbols=symbols)
+
     # ---------------------------------------------------------------- msgbuf
     size = len(msgbuf)
     text_end = msgbuf.find(b"\0")
@@ -803,6 +978,7 @@ def lay_out_kernel_data(
         proc0=proc0_va,
         dumptid=dumptid,
         symbols=symbols,
+        vnet=vnet,
     )
 
 
@@ -816,7 +992,114 @@ def bss_variables(layout: LayoutTruth, *, cp_time: bool, existing: Sequence[str]
             continue
         out.append((name, _var_size(layout, name)))
     out += [("pcpu_entry_" + n, s) for n, s in DPCPU_ENTRIES]
+    if has_vimage(layout):
+        out += [("vnet_entry_" + n, s) for n, s in VNET_ENTRIES]
     return out
+
+
+def has_vimage(layout: LayoutTruth) -> bool:
+    """Whether the kernel has ``options VIMAGE`` (era >= 12: ``vnet_head`` exists)."""
+    return bool(layout.features.get("options.VIMAGE", False)) and "vnet_head" in layout.variables
+
+
+def lay_out_vnets(
+    layout: LayoutTruth,
+    arena: Arena,
+    *,
+    seed: int,
+    var_address: Callable[[str], int],
+    set_var: Callable[[str, bytes], None],
+    prison0: int,
+    jail_prison: int,
+    jail_id: int,
+    dumptid: int,
+    symbols: dict[str, int],
+) -> VnetTruth | None:
+    """Lay out the VNET state of a VIMAGE kernel, as sys/net/vnet.c leaves it.
+
+    The ``vnet_entry_*`` variables (already in ``.bss``, 8-byte aligned and contiguous)
+    form the ``set_vnet`` template between ``__start_set_vnet`` and ``__stop_set_vnet``
+    (added to ``symbols``).  ``vnet_alloc`` gives each vnet its own copy of the set
+    (``vnet_data_mem``) and ``vnet_data_base = vnet_data_mem - __start_set_vnet``, and
+    inserts it at the head of ``vnet_head`` (``LIST_INSERT_HEAD``): ``vnet0`` first, the
+    jail's own vnet later, so the list reads jail vnet, ``vnet0``.  ``prison0.pr_vnet``
+    is ``vnet0``, the jail's ``pr_vnet`` its own vnet.  Without VIMAGE nothing is
+    written (``pr_vnet`` stays NULL) and None is returned.
+    """
+    if not has_vimage(layout):
+        return None
+    rng = Rng(seed, "vnet")
+    target = layout.target
+    order = target.byteorder
+    ptr = target.ptr_size
+    structs = layout.structs
+    mask = (1 << (8 * ptr)) - 1
+
+    def word(value: int, size: int = ptr) -> bytes:
+        return (value % (1 << (8 * size))).to_bytes(size, order)
+
+    entries: dict[str, tuple[int, int]] = {}
+    for name, size in VNET_ENTRIES:
+        entries["vnet_entry_" + name] = (var_address("vnet_entry_" + name), size)
+    start = min(a for a, _ in entries.values())
+    stop = max(a + s for a, s in entries.values())
+    # the template: what the linker put in set_vnet (the initial values)
+    template: dict[str, bytes] = {}
+    for sym, (_addr, size) in entries.items():
+        template[sym] = bytes((0xA0 + k) % 256 for k in range(size))
+        set_var(sym, template[sym])
+
+    # vnet0 first (the host's), then the jail's (created when the jail starts)
+    owners = ((prison0, 0), (jail_prison, jail_id))
+    vnet_va = [arena.alloc(structs["vnet"].size, 64) for _ in owners]
+    head_order = list(reversed(vnet_va))  # LIST_INSERT_HEAD: newest first
+    vnet_head = var_address("vnet_head")
+    le_next = structs["vnet"].member("vnet_le.le_next").offset
+    instances: dict[int, VnetInstanceTruth] = {}
+    for k, ((prison, jid), va) in enumerate(zip(owners, vnet_va, strict=True)):
+        mem = arena.alloc(stop - start, 64)
+        base = (mem - start) & mask
+        data: dict[str, bytes] = {}
+        blob = bytearray(stop - start)
+        for sym, (addr, size) in entries.items():
+            if size == 4:  # vnet_entry_synth_ifcnt: a small per-vnet counter
+                value = word(10 * (k + 1) + rng.below(10), 4)
+            else:
+                value = word(0x5EED0000 + 0x100 * (k + 1) + rng.below(0x100), 8)
+                value += rng.randbytes(size - 8)
+            data[sym] = value
+            blob[addr - start : addr - start + size] = value
+        arena.write(mem, bytes(blob))
+        w = StructWriter(structs["vnet"], order)
+        pos = head_order.index(va)
+        w.set("vnet_le.le_next", head_order[pos + 1] if pos + 1 < len(head_order) else 0)
+        w.set("vnet_le.le_prev", vnet_head if pos == 0 else head_order[pos - 1] + le_next)
+        w.set("vnet_magic_n", VNET_MAGIC_N)
+        w.set("vnet_ifcnt", 1 + k)
+        w.set("vnet_sockcnt", rng.below(40))
+        w.set("vnet_state", VNET_STATE_DONE)
+        w.set("vnet_data_mem", mem)
+        w.set("vnet_data_base", base)
+        arena.write(va, w.bytes())
+        pr_vnet = structs["prison"].member("pr_vnet").offset
+        arena.write(prison + pr_vnet, word(va))
+        instances[va] = VnetInstanceTruth(va, mem, base, (jid,), data)
+    set_var("vnet_head", word(head_order[0]))
+    symbols["__start_set_vnet"] = start
+    symbols["__stop_set_vnet"] = stop
+    return VnetTruth(
+        start=start,
+        stop=stop,
+        entries=entries,
+        template=template,
+        vnets=tuple(instances[va] for va in head_order),
+        vnet0=vnet_va[0],
+        # a crash dump (dumptid > 0) selects proc0's: proc0 -> prison0 -> vnet0
+        selected=vnet_va[0] if dumptid > 0 else 0,
+        prison0=prison0,
+        jail_prison=jail_prison,
+        jail_id=jail_id,
+    )
 
 
 def _var_size(layout: LayoutTruth, name: str) -> int:

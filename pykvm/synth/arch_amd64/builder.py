@@ -68,6 +68,7 @@ def build_amd64(
     era: str | None = None,
     cp_time_symbol: bool = False,
     debug_name: str = "kernel.debug",
+    extra_procs: int = 0,
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -106,6 +107,12 @@ def build_amd64(
             the seed); only with ``types``.
         cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
         debug_name: the DWARF file's name (``types="dwarf"``).
+        extra_procs: add this many ordinary processes (two threads each, sessions of 25
+            with every other one on its own ``pts/N``, two of three with an argv in
+            ``p_args``) to the kernel data, for scale tests (only with ``types``;
+            0..20000; about 4.5 KiB of structures each, in a dump_avail range of their
+            own mapped by consecutive kmem page tables).  0 (the default) leaves the files
+            byte-identical to builds without it.
 
     Raises:
         ValueError: unknown format, bad option values, or an ELF dump of more than
@@ -133,6 +140,7 @@ def build_amd64(
         types=layout_truth,
         cp_time_symbol=cp_time_symbol,
         ctf_section=ctf_section,
+        extra_procs=extra_procs,
     )
     if fmt == "elf" and machine.physmem > ELF_MAX_PHYSMEM:
         raise ValueError("an ELF full dump contains all RAM; use a minidump for big machines")

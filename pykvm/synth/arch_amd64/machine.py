@@ -59,7 +59,13 @@ from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_X86_64
 from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kerneldata import (
+    KernelDataTruth,
+    PageArena,
+    bss_variables,
+    kernel_data_span,
+    lay_out_kernel_data,
+)
 from ..machine import Machine, boot_messages
 from ..spec import KernelSpec
 
@@ -113,6 +119,8 @@ BULK_MAX_MIB = 256
 #: free physical space left between the last middle range and the bulk range (it keeps
 #: the mid-hole page ``round_up(end, 2 MiB) + 14 MiB`` a hole)
 BULK_GAP = 16 * MIB
+#: most extra processes (``extra_procs``) a machine takes
+EXTRA_PROCS_MAX = 20000
 
 
 def pml4_index(va: int) -> int:
@@ -192,6 +200,7 @@ class Amd64Machine(Machine):
         types: LayoutTruth | None = None,
         cp_time_symbol: bool = False,
         ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
+        extra_procs: int = 0,
     ) -> None:
         """Build the machine of ``seed`` (no files are written here).
 
@@ -204,6 +213,11 @@ class Amd64Machine(Machine):
 
         ``bulk_mib`` (even, 0..256) adds the bulk range: one more dump_avail range of that
         many MiB mapped contiguously by 2 MiB superpages (see the module docstring).
+
+        ``extra_procs`` (with ``types``) adds that many processes to the kernel data; the
+        arena then spans as many consecutive kmem page tables as they need, backed by a
+        dump_avail range of its own (placed like the bulk range, after it, no random
+        draws) whose pages are mapped in order.  0 leaves the machine unchanged.
         """
         if kernphys % NBPDR or kernphys < NBPDR or kernphys >= 64 * GIB:
             raise ValueError("kernphys must be 2 MiB aligned, at least 2 MiB and below 64 GiB")
@@ -217,6 +231,17 @@ class Amd64Machine(Machine):
             raise ValueError("physmem_gib must be between 1 and 256")
         if not 0 <= bulk_mib <= BULK_MAX_MIB or bulk_mib % 2:
             raise ValueError(f"bulk_mib must be an even number of MiB from 0 to {BULK_MAX_MIB}")
+        if extra_procs and types is None:
+            raise ValueError("extra_procs needs types (kernel data)")
+        if not 0 <= extra_procs <= EXTRA_PROCS_MAX:
+            raise ValueError(f"extra_procs must be between 0 and {EXTRA_PROCS_MAX}")
+        self.extra_procs = extra_procs
+        #: page tables of the kernel-data arena; with extra procs, its own physical range
+        self.kdata_npt = 1
+        self.kdata_len = 0
+        if extra_procs and types is not None:
+            self.kdata_npt = -(-kernel_data_span(types, extra_procs) // NBPDR)
+            self.kdata_len = self.kdata_npt * NBPDR
         rng = Rng(seed, "phys")
         super().__init__(seed, rng, page_size=PAGE_SIZE, entry_size=8, byteorder="little")
         self.kernphys = kernphys
@@ -302,6 +327,17 @@ class Amd64Machine(Machine):
                     "(kernphys too close to the end of its GiB)"
                 )
             segs.insert(len(segs) - 1, (self.bulk_pa, self.bulk_pa + self.bulk_len))
+        # the kernel-data range of extra processes: after the bulk range, no draws either
+        self.kdata_pa = 0
+        if self.kdata_len:
+            after = self.bulk_pa + self.bulk_len if self.bulk_len else cursor
+            self.kdata_pa = _round_up(after + BULK_GAP, NBPDR)
+            if self.kdata_pa + self.kdata_len + NBPDR > self.g1_phys:
+                raise ValueError(
+                    "no room for the kernel-data range below the 1 GiB mapping's physical "
+                    "GiB (too many extra_procs)"
+                )
+            segs.insert(len(segs) - 1, (self.kdata_pa, self.kdata_pa + self.kdata_len))
         if physmem_gib is not None:
             have = sum(e - s for s, e in segs)
             big = max(physmem_gib * GIB - have, GIB)
@@ -312,7 +348,9 @@ class Amd64Machine(Machine):
     def _mid_segments(self) -> list[tuple[int, int]]:
         # the ranges of the first GiBs, without the 1 GiB mapping's, the huge and the bulk range
         bulk = (self.bulk_pa, self.bulk_pa + self.bulk_len) if self.bulk_len else None
-        return [(s, e) for s, e in self.segments if s < self.g1_phys and (s, e) != bulk]
+        kdata = (self.kdata_pa, self.kdata_pa + self.kdata_len) if self.kdata_len else None
+        return [(s, e) for s, e in self.segments
+                if s < self.g1_phys and (s, e) != bulk and (s, e) != kdata]
 
     def pool_segments(self) -> list[tuple[int, int]]:
         """Random pages come only from the ranges of the first GiBs (not the bulk range)."""
@@ -560,17 +598,28 @@ class Amd64Machine(Machine):
         k.mp_maxcpus = maxcpu
         k.set_int("mp_maxcpus", maxcpu)
         arena_va = self.kmem_pt_va + 4 * NBPDR  # the kmem PDE after pt2 (a + 4 <= 511)
-        pt = self.new_table(self.alloc())
-        self._link_pt(arena_va, pt)
+        npt = self.kdata_npt
+        first = pd_index(self.kmem_pt_va)
+        if first + 4 + npt > NPTEPG:  # no room after pt2: the PDEs before pt1
+            if first < npt:
+                raise ValueError("the kernel-data arena does not fit in the kmem GiB")
+            arena_va = self.kmem_pt_va - npt * NBPDR
+        for n in range(npt):
+            pt = self.new_table(self.alloc())
+            self._link_pt(arena_va + n * NBPDR, pt)
         self.kdata_va = arena_va
         flags = PG_V | PG_RW | PG_A | PG_M | PG_G | PG_NX
 
         def map_page(va: int) -> int:
-            pa = self.alloc()
+            if self.kdata_len:  # the range of its own, in VA order
+                pa = self.kdata_pa + (va - arena_va)
+                self.use(pa)
+            else:
+                pa = self.alloc()
             self._map4k(va, pa, flags)
             return pa
 
-        arena = PageArena(arena_va, NPTEPG, PAGE_SIZE, map_page)
+        arena = PageArena(arena_va, NPTEPG * npt, PAGE_SIZE, map_page)
         self.kdata = lay_out_kernel_data(
             types,
             arena,
@@ -582,6 +631,7 @@ class Amd64Machine(Machine):
             msgbuf_ring_va=DMAP_MIN_ADDRESS + self.msgbuf_pa,
             msgbuf=self.msgbuf,
             cp_time_symbol=cp_time_symbol,
+            extra_procs=self.extra_procs,
         )
         for _va, pa, data in arena.pages():
             self.place(pa, data)
