@@ -30,7 +30,10 @@ direct address), ``bitmap_word_bits`` (32 or 64).  Hole kinds of its own: ``devi
 ``pte-above-4g`` (a PTE frame above 4 GiB, which pykvm does not truncate to 32 bits).
 
 Options of :func:`build`: ``nkpt``, ``load_offset``, ``extra_symbols``, ``kernel_name``,
-``core_name``.
+``core_name``, and the kernel-data options ``types``, ``era`` (``"10"``-``"13"``: mips left
+FreeBSD before 14.0), ``cp_time_symbol``, ``debug_name`` (as amd64's; every format).
+With ``types`` the struct msgbuf ``msgbufp`` points to (``extras["msgbufp"]``) is the
+kernel-data arena's.
 """
 
 from __future__ import annotations

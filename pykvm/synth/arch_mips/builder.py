@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
 from .. import elfwriter as ew
+from .._prng import Rng
+from ..cmodel import (
+    MIPS64,
+    MIPS64EL,
+    MIPS_N32,
+    MIPS_O32,
+    MIPSEL_N32,
+    MIPSEL_O32,
+    Target,
+)
 from ..minidump import MinidumpPlan
 from ..truth import (
     AddressSpace,
@@ -19,6 +30,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
+from ..typeinfo import check_type_options, kernel_type_info
 from .dumps import plan_mips_minidump, write_mips_minidump
 from .machine import (
     ABIS,
@@ -38,6 +50,18 @@ MIPS_FORMATS = tuple(
     for abi in ("o32", "n32", "n64")
     for order in ("be", "le")
 )
+
+#: the C target of each (ABI, byte order)
+TARGETS: dict[tuple[str, ew.ByteOrder], Target] = {
+    ("o32", "big"): MIPS_O32,
+    ("o32", "little"): MIPSEL_O32,
+    ("n32", "big"): MIPS_N32,
+    ("n32", "little"): MIPSEL_N32,
+    ("n64", "big"): MIPS64,
+    ("n64", "little"): MIPS64EL,
+}
+#: the FreeBSD versions that had the mips port (it left FreeBSD main before 14.0)
+MIPS_ERAS = ("10", "11", "12", "13")
 
 
 def parse_format(fmt: str) -> tuple[str, ew.ByteOrder, int]:
@@ -59,6 +83,10 @@ def build_mips(
     nkpt: int | None = None,
     load_offset: int = 0x100000,
     extra_symbols: int = 0,
+    types: str | None = None,
+    era: str | None = None,
+    cp_time_symbol: bool = False,
+    debug_name: str = "kernel.debug",
 ) -> SynthDump:
     """Write ``directory/kernel`` and ``directory/vmcore`` for machine ``seed``; return them.
 
@@ -73,17 +101,41 @@ def build_mips(
         load_offset: ``KERNLOADADDR - KERNBASE`` (page aligned, 4 KiB..16 MiB; default
             1 MiB as in the MALTA kernels); also the image's physical address.
         extra_symbols: add this many filler symbols to the kernel's symbol table.
+        types: type information and kernel data: ``"ctf-v3"``, ``"ctf-v2"`` (zlib
+            compressed ``.SUNW_ctf`` in the kernel), ``"ctf-v3-raw"`` (uncompressed),
+            ``"dwarf"`` (a separate ``directory/kernel.debug``), or None (the default: no
+            type information and no kernel data; files byte-identical to builds before
+            the option existed).  With types the dump carries the kernel data of
+            :mod:`pykvm.synth.kerneldata` laid out for the format's target (byte order and
+            ABI: ``mips``/``mipsel``, ``mipsn32``/``mipsn32el``, ``mips64``/``mips64el``)
+            with this kernel's seed-varied layout (``truth.type_layout``;
+            ``truth.kernel_data`` the values), in every format.
+        era: FreeBSD major version of the types, ``"10"`` ... ``"13"`` (the mips port was
+            removed before FreeBSD 14.0); only with ``types``.  Default: ``"13"`` for a
+            version 2 dump, one of ``"10"``-``"12"`` (by the seed) for version 1.
+        cp_time_symbol: also define the old ``cp_time`` array (only with ``types``).
+        debug_name: the DWARF file's name (``types="dwarf"``).
 
     Raises:
-        ValueError: unknown format or bad option values.
+        ValueError: unknown format or bad option values (among them an era 14 or 15,
+            when FreeBSD had no mips port).
     """
     abi_name, order, version = parse_format(fmt)
+    check_type_options(types, era, cp_time_symbol)
+    if era is not None and era not in MIPS_ERAS:
+        raise ValueError(
+            f"era {era!r}: FreeBSD/mips exists in eras {MIPS_ERAS} only "
+            "(the mips port was removed before FreeBSD 14.0)"
+        )
+    if types is not None and era is None:
+        era = "13" if version == 2 else MIPS_ERAS[Rng(seed, "mips-era").below(3)]
     if nkpt is not None and (isinstance(nkpt, bool) or not 1 <= int(nkpt) <= 32):
         raise ValueError("nkpt must be 1..32")
     if load_offset % PAGE_SIZE or not PAGE_SIZE <= load_offset <= 16 * MIB:
         raise ValueError("load_offset must be page aligned and within 4 KiB..16 MiB")
     if extra_symbols < 0:
         raise ValueError("extra_symbols must be >= 0")
+    tinfo = kernel_type_info(seed, TARGETS[abi_name, order], types, era)
     machine = MipsMachine(
         seed,
         ABIS[abi_name],
@@ -91,15 +143,23 @@ def build_mips(
         nkpt=nkpt,
         load_offset=load_offset,
         extra_symbols=extra_symbols,
+        types=tinfo.layout if tinfo is not None else None,
+        cp_time_symbol=cp_time_symbol,
+        ctf_section=tinfo.ctf_section if tinfo is not None else None,
     )
     root = pathlib.Path(directory)
     kernel_path = root / kernel_name
     core_path = root / core_name
     kernel_path.write_bytes(machine.kernel.file_bytes())
+    debug_path = tinfo.write_debug(root / debug_name) if tinfo is not None else None
     plan = plan_mips_minidump(machine, version)
     write_mips_minidump(str(core_path), plan, machine)
     truth = _truth(machine, plan, fmt)
-    return SynthDump(kernel=kernel_path, core=core_path, arch="mips", fmt=fmt, truth=truth)
+    if tinfo is not None and machine.kdata is not None:
+        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=machine.kdata)
+    return SynthDump(
+        kernel=kernel_path, core=core_path, arch="mips", fmt=fmt, truth=truth, debug=debug_path
+    )
 
 
 # ---------------------------------------------------------------------------- truth
@@ -117,7 +177,7 @@ def _truth(machine: MipsMachine, plan: MinidumpPlan, fmt: str) -> GroundTruth:
         "kernel_segmap": m.abi.direct(m.segmap_pa),
         "segmap_pa": m.segmap_pa,
         "msgbuf_pa": m.msgbuf_pa,
-        "msgbufp": m.abi.direct(m.msgbuf_struct_pa),
+        "msgbufp": m.kdata.msgbuf.addr if m.kdata else m.abi.direct(m.msgbuf_struct_pa),
         "bitmap_word_bits": 32 if plan.version == 1 else m.abi.bitset_word_bits,
     }
     return make_truth(

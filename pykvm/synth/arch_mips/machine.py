@@ -33,15 +33,25 @@ The machine of a seed (every ABI draws the same choices, so the shapes match):
   boundary, an alias of the kernel's ``.data``, uncached device pages outside RAM, PTEs into
   physical holes (one just below a range start), ``PG_NODUMP`` pages, and on o32 a PTE whose
   frame lies above 4 GiB.
+* Only with ``types`` (after every draw of the default machine, which it leaves as it
+  was): one more page-table page "grown" past the others (``kernel_vm_end`` moves one
+  ``NBPDR`` on), whose VA is the kernel-data arena of :mod:`pykvm.synth.kerneldata`:
+  ``pmap_kenter`` pages of kmem holding the process table, per-CPU areas, swap devices and
+  the ``struct msgbuf`` (``msgbufp`` then points there; its ``msg_ptr`` is the ring in the
+  stolen area, through KSEG0/XKPHYS).  Like every page a valid kernel PTE maps, the arena
+  is in the minidump.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import elfwriter as ew
 from .._prng import Rng
-from ..kernel import SynthKernel
+from ..cmodel import LayoutTruth
+from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -291,15 +301,37 @@ class MipsMachine(Machine):
         nkpt: int | None = None,
         load_offset: int = 0x100000,
         extra_symbols: int = 0,
+        types: LayoutTruth | None = None,
+        cp_time_symbol: bool = False,
+        ctf_section: Callable[[Sequence[SymbolEntry]], bytes] | None = None,
     ) -> None:
-        """Build the machine of ``seed`` for ``abi`` and byte order ``byteorder``."""
+        """Build the machine of ``seed`` for ``abi`` and byte order ``byteorder``.
+
+        ``types`` (the kernel's type layout, of the target matching ``abi`` and
+        ``byteorder``) adds the kernel data: its variables in ``.bss`` and the kernel-data
+        arena (see the module docstring); ``kdata`` is then the :class:`KernelDataTruth`.
+        ``cp_time_symbol`` also defines the old ``cp_time`` array; ``ctf_section`` makes
+        the kernel ELF carry a ``.SUNW_ctf`` section (called with the symbol table).
+        """
         rng = Rng(seed, "mips-phys")
         super().__init__(
             seed, rng, page_size=PAGE_SIZE, entry_size=abi.pte_size, byteorder=byteorder
         )
         self.abi = abi
         self.spec = make_spec(abi, byteorder, load_offset)
-        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols)
+        if types is not None and (
+            types.target.ptr_size != abi.ptr_size or types.target.byteorder != byteorder
+        ):
+            raise ValueError(f"types of {types.target.name} do not fit a {abi.name} kernel")
+        extra_bss: list[tuple[str, int]] = []
+        if types is not None:
+            have = {"hz", "mp_maxcpus", "dumptid"}
+            have |= {n for n, _ in self.spec.data_vars} | {n for n, _ in self.spec.bss_vars}
+            extra_bss = bss_variables(types, cp_time=cp_time_symbol, existing=sorted(have))
+        k = self.kernel = SynthKernel(self.spec, seed, extra_symbols, extra_bss=extra_bss)
+        k.ctf_section = ctf_section
+        self.kdata: KernelDataTruth | None = None
+        self.kdata_va = 0
         drawn_nkpt = rng.between(2, 4)
         self.nkpt = drawn_nkpt if nkpt is None else nkpt
         self.ngrown = rng.between(1, 2)
@@ -314,6 +346,8 @@ class MipsMachine(Machine):
         self._map_kva()
         self._add_extras()
         self._build_msgbuf()
+        if types is not None:
+            self._build_kdata(types, cp_time_symbol)
         self._fill_kernel_vars()
         self.place(self.kernphys, k.memory_image())
         self.finish()
@@ -587,6 +621,57 @@ class MipsMachine(Machine):
         self.msgbuf_struct = fields.ljust(struct_size, b"\0")
         self.place(self.msgbuf_pa, self.msgbuf + self.msgbuf_struct)
 
+    # ------------------------------------------------------------------ kernel data
+    def _grow_page_table(self) -> int:
+        """``pmap_growkernel`` once more: a page-table page past the others; its first VA."""
+        abi = self.abi
+        pa = self.alloc_low()
+        self.new_table(pa)
+        for j in range(abi.npte_pg):
+            self.set_entry(pa, j, PTE_G)
+        va = self.kernel_vm_end
+        self.pt_pages.append(pa)
+        if abi.is64:
+            self.set_entry(self.pd_pa, abi.pde_index(va), abi.direct(pa), 8)
+        else:
+            self.set_entry(self.segmap_pa, abi.seg_index(va), abi.direct(pa), 4)
+        self.nseg += 1
+        self.kernel_vm_end += abi.nbpdr
+        return va
+
+    def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
+        """The kernel-data arena (after every random draw of the default machine)."""
+        k = self.kernel
+        maxcpu = types.target.maxcpu
+        k.mp_maxcpus = maxcpu
+        k.set_int("mp_maxcpus", maxcpu)
+        arena_va = self._grow_page_table()
+        self.kdata_va = arena_va
+        first_slot = (arena_va - self.vm_min) // PAGE_SIZE
+
+        def map_page(va: int) -> int:
+            pa = self.alloc_any()
+            self._map(first_slot + (va - arena_va) // PAGE_SIZE, pa, self._kenter_flags())
+            return pa
+
+        arena = PageArena(arena_va, self.abi.npte_pg, PAGE_SIZE, map_page)
+        self.kdata = lay_out_kernel_data(
+            types,
+            arena,
+            seed=self.seed,
+            var_address=k.var_address,
+            set_var=k.set_var,
+            hz=k.hz,
+            dumptid=k.dumptid,
+            msgbuf_ring_va=self.abi.direct(self.msgbuf_pa),
+            msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol,
+        )
+        for _va, pa, data in arena.pages():
+            self.place(pa, data)
+        for name, value in self.kdata.symbols.items():
+            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
+
     def _fill_kernel_vars(self) -> None:
         abi = self.abi
         k = self.kernel
@@ -594,7 +679,8 @@ class MipsMachine(Machine):
         k.set_int("physmem", self.physmem >> PAGE_SHIFT, signed=True)
         k.set_dump_avail(self.segments)
         k.set_int("kernel_segmap", abi.direct(self.segmap_pa))
-        k.set_int("msgbufp", abi.direct(self.msgbuf_struct_pa))
+        if self.kdata is None:  # with kernel data msgbufp is the arena's struct msgbuf
+            k.set_int("msgbufp", abi.direct(self.msgbuf_struct_pa))
         k.finalize()
 
     # ------------------------------------------------------------------ views
