@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fixtures import FixtureGap, LazyMap, Prepared, libkvm_quirk_pa
-from .model import Case, CaseError, FixtureSpec, Step
+from .model import KDATA_CALLS, Case, CaseError, FixtureSpec, Step
 
 Obs = dict[str, Any]
 ResolverFn = Callable[[str], "int | None"]
@@ -109,6 +109,7 @@ class Vars:
             "arch": p.arch,
             "host_arch": self.host_arch,
             "host_native": 1 if p.arch and p.arch == self.host_arch else 0,
+            "kdata": LazyMap(self._kdata),
         }
         if p.synthetic:
             t = p.truth
@@ -119,6 +120,10 @@ class Vars:
         m.update(self.local)
         m["hard_stderr"] = self.hard_stderr()
         return m
+
+    def _kdata(self, name: str) -> int:
+        """A number the fixture's kernel-data truth gives (``{kdata[NAME]}``)."""
+        return kdata_scalar(self.prep, name)
 
     def _sym(self, name: str) -> int:
         syms = self.prep.symbols()
@@ -286,6 +291,10 @@ def resolve(step: Step, v: Vars) -> ResolvedStep:
             raise CaseError(f"names must be a list or \"all-unique\", got {raw!r}")
         args["names"] = names
         shown = {"names": names if len(names) <= 16 else f"{len(names)} names"}
+    elif step.call in KDATA_CALLS:
+        for key in sorted(CALL_DEFAULTS[step.call]):
+            args[key] = int_expr(a.get(key, CALL_DEFAULTS[step.call][key]), v)
+        shown = dict(args)
     elif step.call == "walk_pages":
         args["stop_after"] = int(a.get("stop_after", 0))
         shown = dict(args)
@@ -293,6 +302,106 @@ def resolve(step: Step, v: Vars) -> ResolvedStep:
         args["text"] = v.fmt(str(a.get("text", "")))
         shown = dict(args)
     return ResolvedStep(step.call, args, shown)
+
+
+#: the integer arguments of the kernel-data calls and their defaults
+CALL_DEFAULTS: dict[str, dict[str, int]] = {
+    "getprocs": {"op": 0, "arg": 0},
+    "getargv": {"nchr": 0},
+    "getenvv": {"nchr": 0},
+    "getloadavg": {"nelem": 3},
+    "getcptime": {},
+    "getswapinfo": {"max": 16, "flags": 0},
+    "getmaxcpu": {},
+    "getncpus": {},
+    "getpcpu": {"cpu": 0, "size": 0},
+    "dpcpu_setcpu": {"cpu": 0},
+    "read_zpcpu": {"base": 0, "size": 8, "cpu": 0},
+    "counter_u64_fetch": {"base": 0},
+}
+
+
+# ------------------------------------------------------------------- kernel data
+def _kernel_data(prep: Prepared) -> Any:
+    kd = prep.truth.kernel_data if prep.synthetic else None
+    if kd is None:
+        raise FixtureGap(f"fixture {prep.spec.key} has no kernel data (types= not given)")
+    return kd
+
+
+def _pcpu_layout(prep: Prepared) -> Any:
+    tl = prep.truth.type_layout
+    if tl is None or "pcpu" not in tl.structs:
+        raise FixtureGap(f"fixture {prep.spec.key} has no struct pcpu")
+    return tl.structs["pcpu"]
+
+
+def kdata_scalar(prep: Prepared, name: str) -> int:
+    """``{kdata[NAME]}``: counts and addresses from the kernel-data truth (README.md)."""
+    t = _kernel_data(prep)
+    if name in ("maxcpu", "ncpus", "fscale", "nprocs", "hz", "ticks"):
+        return int(getattr(t, name))
+    if name == "procs":
+        return len(t.procs)
+    if name == "threads":  # KERN_PROC_ALL: one record per thread, one per zombie
+        return sum(1 if p.zombie else len(p.threads) for p in t.procs)
+    if name == "mid_pid":
+        return int(t.procs[len(t.procs) // 2].pid)
+    if name == "pcpu0":
+        return int(t.pcpu[0])
+    if name == "pcpu_size":
+        return int(_pcpu_layout(prep).size)
+    if name == "pc_cp_time":
+        return int(_pcpu_layout(prep).member("pc_cp_time").offset)
+    if name == "cp_time0_sum":  # kvm_counter_u64_fetch(kd, offsetof(pc_cp_time))
+        return sum(int(t.cp_time[c][0]) for c in range(t.ncpus)) % (1 << 64)
+    if name == "dpcpu_slots":
+        return len(t.dpcpu_off)
+    if name == "swap_devices":
+        return len(t.swap)
+    raise CaseError(f"unknown kdata value {name!r}")
+
+
+def kdata_values(prep: Prepared, name: str) -> list[Any]:
+    """``values = "kdata:NAME"``: what a kernel-data call stores, from the truth."""
+    t = _kernel_data(prep)
+    if name == "loadavg":
+        return [v / t.fscale for v in t.ldavg]
+    if name == "cp_time":
+        return list(t.cp_time_sum)
+    if name == "pids":
+        return [int(p.pid) for p in t.procs]
+    if name in ("swap", "swap-prefix"):  # libkvm's names: devname(3) misses on a dump
+        if t.dmmax is None:
+            raise FixtureGap("the kernel has no dmmax")
+        prefix = "/dev/" if name == "swap-prefix" else ""
+        rows: list[Any] = []
+        for s in t.swap:
+            nodev = s.dev in (0xFFFFFFFF, (1 << 64) - 1)
+            dev = "[NFS swap]" if nodev else prefix + "#C:" + (hex(s.dev) if s.dev else "0")
+            rows.append([dev, s.used, s.nblks - t.dmmax, s.flags])
+        rows.append(["", sum(s.used for s in t.swap), sum(s.nblks - t.dmmax for s in t.swap),
+                     0])
+        return rows
+    raise CaseError(f"unknown kdata list {name!r}")
+
+
+def kdata_bytes(prep: Prepared, spec: str, args: Mapping[str, Any]) -> bytes:
+    """``data = "kdata:pcpu"`` (the CPU's struct pcpu) or ``"kdata:zpcpu"`` (libkvm's
+    ``kvm_read_zpcpu`` slot: base [+ __pcpu on amd64] + sizeof(struct pcpu) * cpu)."""
+    t = _kernel_data(prep)
+    size = int(_pcpu_layout(prep).size)
+    if spec == "kdata:pcpu":
+        va, n = int(t.pcpu[args["cpu"]]), size
+    elif spec == "kdata:zpcpu":
+        extra = int(t.pcpu[0]) if prep.arch == "amd64" else 0
+        va, n = (args["base"] + extra + size * args["cpu"]) % (1 << 64), args["size"]
+    else:
+        raise CaseError(f"bad data expectation {spec!r}")
+    got = prep.truth.expect(va, n)
+    if got is None:
+        raise CaseError(f"truth has no bytes at {va:#x}+{n}")
+    return bytes(got)
 
 
 # ---------------------------------------------------------------------- expansion
@@ -410,6 +519,8 @@ class Checker:
             if got is None:
                 raise CaseError("quirk page crosses the end of its page")
             return bytes(got)
+        if isinstance(spec, str) and spec.startswith("kdata:"):
+            return kdata_bytes(self.prep, spec, args)
         if isinstance(spec, dict) and "hex" in spec:
             return bytes.fromhex(self.vars.fmt(str(spec["hex"])))
         if isinstance(spec, dict) and "ascii" in spec:
@@ -519,6 +630,14 @@ class Checker:
                         return f"record {i}: expected {w}, got {g}"
                 return f"expected {len(want_r)} records, got {len(got_r)}"
             return f"expected records, got {_short(got)}"
+        if key == "values":
+            if isinstance(spec, str) and spec.startswith("kdata:"):
+                want_v = kdata_values(self.prep, spec[6:])
+            elif isinstance(spec, list):
+                want_v = [int_expr(x, self.vars) if isinstance(x, str) else x for x in spec]
+            else:
+                raise CaseError(f"bad values expectation {spec!r}")
+            return None if got == want_v else f"expected {_short(want_v)}, got {_short(got)}"
         if key in ("stderr", "errbuf", "geterr", "raised", "errno"):
             if spec is None or spec is False:
                 return None if got in (None, "") else f"expected nothing, got {_short(got)}"

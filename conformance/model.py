@@ -37,7 +37,22 @@ CALLS = (
     "nlist2",
     "walk_pages",
     "err_hook",
+    # kernel-data calls (kernel-data.md 1-6)
+    "getprocs",
+    "getargv",
+    "getenvv",
+    "getloadavg",
+    "getcptime",
+    "getswapinfo",
+    "getmaxcpu",
+    "getncpus",
+    "getpcpu",
+    "dpcpu_setcpu",
+    "read_zpcpu",
+    "counter_u64_fetch",
 )
+#: the calls that interpret kernel data (the pykvm backend runs them in strict mode)
+KDATA_CALLS = CALLS[CALLS.index("getprocs"):]
 OPEN_VARIANTS = ("kvm_open", "kvm_openfiles", "kvm_open2")
 #: the keys an observation (and therefore an expectation) may have
 OBS_KEYS = (
@@ -51,6 +66,7 @@ OBS_KEYS = (
     "records",
     "count",
     "raised",
+    "values",
 )
 #: the argument names each call accepts
 CALL_ARGS: dict[str, frozenset[str]] = {
@@ -69,6 +85,18 @@ CALL_ARGS: dict[str, frozenset[str]] = {
     "nlist2": frozenset({"names"}),
     "walk_pages": frozenset({"stop_after"}),
     "err_hook": frozenset({"text"}),
+    "getprocs": frozenset({"op", "arg"}),
+    "getargv": frozenset({"nchr"}),
+    "getenvv": frozenset({"nchr"}),
+    "getloadavg": frozenset({"nelem"}),
+    "getcptime": frozenset(),
+    "getswapinfo": frozenset({"max", "flags"}),
+    "getmaxcpu": frozenset(),
+    "getncpus": frozenset(),
+    "getpcpu": frozenset({"cpu", "size"}),
+    "dpcpu_setcpu": frozenset({"cpu"}),
+    "read_zpcpu": frozenset({"base", "size", "cpu"}),
+    "counter_u64_fetch": frozenset({"base"}),
 }
 BACKENDS = ("pykvm", "compat", "native", "fvc", "golden")
 #: names usable in ``expect_for`` and ``skip`` besides the backend names

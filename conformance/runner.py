@@ -9,7 +9,7 @@ from typing import Any
 from .backends.base import Backend, Execution
 from .engine import Checker, Instance, ResolvedStep, Vars, hard_text, instances, resolve
 from .fixtures import FixtureGap, FixtureStore, Host, Prepared, synth_arches
-from .model import Case, CaseError
+from .model import Case, CaseError, FixtureSpec
 
 #: result statuses; only "fail", "error" and "drift" count against a backend
 STATUSES = ("pass", "fail", "error", "drift", "known", "not-run", "n/a")
@@ -48,6 +48,11 @@ class Result:
     def counts_as_failure(self) -> bool:
         """Whether this result makes the run exit non-zero."""
         return self.must_pass and self.status in FAILING
+
+
+#: ``requires`` entries decided by the fixture's architecture and the host alone
+_ARCH_ONLY = ("native-host", "non-native-host", "host:", "host-not:", "arch:", "arch-not:",
+              "freebsd", "not-freebsd")
 
 
 def requirement_unmet(req: str, prep: Prepared, host: Host) -> str:
@@ -130,7 +135,23 @@ class Runner:
         arches, formats_of = synth_arches()
         for case in cases:
             yield from instances(case, case.fixture.expand(arches, formats_of),
-                                 self.store.prepare, self.unmet)
+                                 self._preparer(case), self.unmet)
+
+    def _preparer(self, case: Case) -> Callable[[FixtureSpec], Prepared]:
+        """The store's ``prepare``, after the requirements that need only the fixture's
+        architecture and the host (so a fixture that cannot run here is never built)."""
+        early = [r for r in case.requires if r.startswith(_ARCH_ONLY)]
+
+        def prepare(spec: FixtureSpec) -> Prepared:
+            if early and spec.kind == "synth":
+                light = Prepared(spec, self.store, arch=spec.arch)
+                for req in early:
+                    why = requirement_unmet(req, light, self.host)
+                    if why:
+                        raise FixtureGap(why)
+            return self.store.prepare(spec)
+
+        return prepare
 
     def unmet(self, case: Case, prep: Prepared) -> str:
         """Why ``case`` cannot run on ``prep`` on this host ("" when it can)."""

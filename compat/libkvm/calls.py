@@ -42,7 +42,18 @@ __all__ = [
     "errno",
     "get_errno",
     "kvm_close",
+    "kvm_counter_u64_fetch",
+    "kvm_dpcpu_setcpu",
+    "kvm_getargv",
+    "kvm_getcptime",
+    "kvm_getenvv",
     "kvm_geterr",
+    "kvm_getloadavg",
+    "kvm_getmaxcpu",
+    "kvm_getncpus",
+    "kvm_getpcpu",
+    "kvm_getprocs",
+    "kvm_getswapinfo",
     "kvm_kerndisp",
     "kvm_native",
     "kvm_nlist",
@@ -52,6 +63,7 @@ __all__ = [
     "kvm_openfiles",
     "kvm_read",
     "kvm_read2",
+    "kvm_read_zpcpu",
     "kvm_walk_pages",
     "kvm_write",
     "set_errno",
@@ -115,13 +127,17 @@ class KvmHandle(int):
 class _Desc:
     """A descriptor as the drop-in tracks it."""
 
-    __slots__ = ("kvm", "closed", "cerr")
+    __slots__ = ("kvm", "closed", "cerr", "procbase", "keep")
 
     def __init__(self, kvm: Kvm) -> None:
         self.kvm = kvm
         self.closed = False
         #: C copy of the error text, for ``kvm_geterr`` called with a pointer restype
         self.cerr: ctypes.Array[ctypes.c_char] | None = None
+        #: the latest ``kvm_getprocs`` array (C's ``kd->procbase``)
+        self.procbase: Any = None
+        #: memory handed out to C callers, kept until ``kvm_close`` (no dangling pointers)
+        self.keep: list[Any] = []
 
 
 _lock = threading.Lock()
@@ -246,7 +262,7 @@ def kvm_open(execfile: Any, corefile: Any, swapfile: Any, flags: Any,
     program = None if prog is None else prog.decode("utf-8", "surrogateescape")
     try:
         kd = pykvm.open(_path(execfile, "execfile"), _path(corefile, "corefile"), None,
-                        _cargs.c_int(flags, "flags"), program)
+                        _cargs.c_int(flags, "flags"), program, strict=True)
     except KvmError:
         return None
     return _register(kd)
@@ -262,7 +278,7 @@ def kvm_openfiles(execfile: Any, corefile: Any, swapfile: Any, flags: Any,
     del swapfile
     try:
         kd = pykvm.openfiles(_path(execfile, "execfile"), _path(corefile, "corefile"), None,
-                             _cargs.c_int(flags, "flags"))
+                             _cargs.c_int(flags, "flags"), strict=True)
     except KvmError as exc:
         _open_failed(errbuf, exc)
         return None
@@ -274,7 +290,7 @@ def kvm_open2(execfile: Any, corefile: Any, flags: Any, errbuf: Any,
     """``kvm_open2``: as :func:`kvm_openfiles`, with a symbol resolver (may be NULL)."""
     try:
         kd = pykvm.open2(_path(execfile, "execfile"), _path(corefile, "corefile"),
-                         _cargs.c_int(flags, "flags"), _resolver(resolver))
+                         _cargs.c_int(flags, "flags"), _resolver(resolver), strict=True)
     except KvmError as exc:
         _open_failed(errbuf, exc)
         return None
@@ -292,6 +308,8 @@ def kvm_close(kd: Any) -> int:
         set_errno(_errno.EBADF)
         return -1
     desc.closed = True
+    desc.procbase = None
+    desc.keep.clear()
     rc = desc.kvm.close()
     if rc:
         set_errno(_errno.EBADF)  # pykvm: already closed through the Python API
@@ -551,42 +569,30 @@ def kvm_walk_pages(kd: Any, cb: Any, closure: Any) -> int:
     return k.walk_pages_cb(call)
 
 
-# ------------------------------------------------- calls not in the engine yet
+# --------------------------------------------------------- kernel-data calls
 #: calls of kvm.h the drop-in implements
 IMPLEMENTED: frozenset[str] = frozenset({
-    "kvm_close", "kvm_geterr", "kvm_kerndisp", "kvm_native", "kvm_nlist", "kvm_nlist2",
-    "kvm_open", "kvm_open2", "kvm_openfiles", "kvm_read", "kvm_read2", "kvm_walk_pages",
-    "kvm_write",
+    "kvm_close", "kvm_counter_u64_fetch", "kvm_dpcpu_setcpu", "kvm_getargv",
+    "kvm_getcptime", "kvm_getenvv", "kvm_geterr", "kvm_getloadavg", "kvm_getmaxcpu",
+    "kvm_getncpus", "kvm_getpcpu", "kvm_getprocs", "kvm_getswapinfo", "kvm_kerndisp",
+    "kvm_native", "kvm_nlist", "kvm_nlist2", "kvm_open", "kvm_open2", "kvm_openfiles",
+    "kvm_read", "kvm_read2", "kvm_read_zpcpu", "kvm_walk_pages", "kvm_write",
 })
-#: calls of kvm.h that wait for pykvm's engine (kernel-data.md); they raise
-#: NotImplementedError when called
-PENDING: frozenset[str] = frozenset({
-    "kvm_counter_u64_fetch", "kvm_dpcpu_setcpu", "kvm_getargv", "kvm_getcptime",
-    "kvm_getenvv", "kvm_getloadavg", "kvm_getmaxcpu", "kvm_getncpus", "kvm_getpcpu",
-    "kvm_getprocs", "kvm_getswapinfo", "kvm_read_zpcpu",
-})
+#: calls of kvm.h that wait for pykvm's engine (none left; kept for callers that test it)
+PENDING: frozenset[str] = frozenset()
 
-
-def pending(name: str) -> Callable[..., Any]:
-    """A stand-in for a call of kvm.h that pykvm's engine does not provide yet."""
-
-    def call(*args: Any) -> Any:
-        raise NotImplementedError(f"{name}: not implemented by pykvm yet")
-
-    call.__name__ = call.__qualname__ = name
-    call.__doc__ = f"``{name}``: not implemented by pykvm yet (raises NotImplementedError)."
-    return call
-
-
-kvm_counter_u64_fetch = pending("kvm_counter_u64_fetch")
-kvm_dpcpu_setcpu = pending("kvm_dpcpu_setcpu")
-kvm_getargv = pending("kvm_getargv")
-kvm_getcptime = pending("kvm_getcptime")
-kvm_getenvv = pending("kvm_getenvv")
-kvm_getloadavg = pending("kvm_getloadavg")
-kvm_getmaxcpu = pending("kvm_getmaxcpu")
-kvm_getncpus = pending("kvm_getncpus")
-kvm_getpcpu = pending("kvm_getpcpu")
-kvm_getprocs = pending("kvm_getprocs")
-kvm_getswapinfo = pending("kvm_getswapinfo")
-kvm_read_zpcpu = pending("kvm_read_zpcpu")
+# the kernel-data calls live in .kdata (it uses the helpers above)
+from .kdata import (  # noqa: E402
+    kvm_counter_u64_fetch,
+    kvm_dpcpu_setcpu,
+    kvm_getargv,
+    kvm_getcptime,
+    kvm_getenvv,
+    kvm_getloadavg,
+    kvm_getmaxcpu,
+    kvm_getncpus,
+    kvm_getpcpu,
+    kvm_getprocs,
+    kvm_getswapinfo,
+    kvm_read_zpcpu,
+)

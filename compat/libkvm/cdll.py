@@ -6,9 +6,8 @@ are checked and converted by ``argtypes`` as ctypes does (a Python function pass
 where a ``CFUNCTYPE`` is declared becomes a C callback), results are converted by
 ``restype`` (``c_int`` unless set, like ctypes: a ``kvm_t *`` is then an ``int`` and
 ``kvm_geterr`` needs ``c_char_p`` to give ``bytes``), and with ``use_errno=True`` the
-``errno`` a call sets is what ``ctypes.get_errno()`` returns afterwards.  Calls of
-``kvm.h`` that pykvm's engine lacks exist and raise ``NotImplementedError``; any other
-name raises ``AttributeError`` as a missing symbol does.
+``errno`` a call sets is what ``ctypes.get_errno()`` returns afterwards.  Every call of
+``kvm.h`` exists; any other name raises ``AttributeError`` as a missing symbol does.
 
 :func:`load` returns the real library on FreeBSD and the emulation elsewhere, both with
 the argtypes and restypes of ``kvm.h`` declared (:data:`SIGNATURES`).  The environment
@@ -122,6 +121,10 @@ def _to_restype(restype: Any, result: Any) -> Any:
     """Convert a C result to what ctypes gives for ``restype``."""
     if restype is None:
         return None
+    if result is None:  # a NULL pointer result (kvm_getprocs, kvm_getpcpu, kvm_getargv)
+        result = 0
+    elif isinstance(result, ctypes.Array):  # memory the call returns (kvm_getprocs)
+        result = ctypes.addressof(result)
     pointer = isinstance(result, calls.CString)
     if pointer:
         addr, text = result.address, result.value

@@ -43,6 +43,21 @@ class KvmPage(ctypes.Structure):
                 ("kp_len", ctypes.c_size_t)]
 
 
+class KvmSwap(ctypes.Structure):
+    """``struct kvm_swap`` (lib/libkvm/kvm.h): 52 bytes on every architecture."""
+
+    _fields_ = [("ksw_devname", ctypes.c_char * 32), ("ksw_used", ctypes.c_uint),
+                ("ksw_total", ctypes.c_uint), ("ksw_flags", ctypes.c_int),
+                ("ksw_reserved1", ctypes.c_uint), ("ksw_reserved2", ctypes.c_uint)]
+
+
+#: ``sizeof(struct kinfo_proc)`` of the host (sys/<arch>/include/proc.h) and the offset of
+#: ``ki_pid`` (two ints, then eight pointers: sys/sys/user.h)
+_PTR = ctypes.sizeof(ctypes.c_void_p)
+KINFO_PROC_SIZE = 1088 if _PTR == 8 else 816
+KI_PID_OFFSET = 8 + 8 * _PTR
+
+
 WALK_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(KvmPage), ctypes.c_void_p)
 RESOLVER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64))
 
@@ -199,6 +214,60 @@ class CSession(Session):
             else:
                 hook(kd, None, a["text"].encode())
             return {}
+        return self.kdata(c, a)
+
+    def kdata(self, c: str, a: dict[str, Any]) -> Obs:
+        """The kernel-data calls, made as a ctypes program makes them."""
+        lib, kd = self.lib, self.kd
+        if c == "getprocs":
+            cnt = ctypes.c_int(-7)
+            p = lib.kvm_getprocs(kd, a["op"], a["arg"], ctypes.byref(cnt))
+            addr = ctypes.cast(p, ctypes.c_void_p).value if p is not None else None
+            if not addr:
+                return {"ret": "NULL", "count": cnt.value}
+            size = self.types.kinfo_proc_size
+            pids = [ctypes.c_int.from_address(addr + i * size + KI_PID_OFFSET).value
+                    for i in range(cnt.value)]
+            return {"ret": "array", "count": cnt.value, "values": pids}
+        if c in ("getargv", "getenvv"):
+            fn = lib.kvm_getargv if c == "getargv" else lib.kvm_getenvv
+            argv = fn(kd, None, a["nchr"])
+            return {"ret": "array" if argv else "NULL"}
+        if c == "getloadavg":
+            out = (ctypes.c_double * max(a["nelem"], 3))()
+            rc = int(lib.kvm_getloadavg(kd, out, a["nelem"]))
+            return {"ret": rc, "values": list(out[: max(rc, 0)])}
+        if c == "getcptime":
+            longs = (ctypes.c_long * 5)()
+            rc = int(lib.kvm_getcptime(kd, longs))
+            return {"ret": rc, "values": list(longs) if rc == 0 else []}
+        if c == "getswapinfo":
+            arr = (self.types.KvmSwap * max(a["max"], 1))()
+            rc = int(lib.kvm_getswapinfo(kd, arr, a["max"], a["flags"]))
+            rows = [[r.ksw_devname.decode(errors="surrogateescape"), int(r.ksw_used),
+                     int(r.ksw_total), int(r.ksw_flags)] for r in list(arr)[: max(rc + 1, 0)]]
+            return {"ret": rc, "values": rows}
+        if c in ("getmaxcpu", "getncpus"):
+            return {"ret": int(getattr(lib, "kvm_" + c)(kd))}
+        if c == "getpcpu":
+            p = lib.kvm_getpcpu(kd, a["cpu"])
+            if not p:
+                return {"ret": "NULL"}
+            if p in (-1, ctypes.c_void_p(-1).value):
+                return {"ret": "-1"}
+            data = ctypes.string_at(p, a["size"])
+            free = ctypes.CDLL(None).free
+            free.argtypes = [ctypes.c_void_p]
+            free(p)
+            return {"ret": "buffer", "data": data}
+        if c == "dpcpu_setcpu":
+            return {"ret": int(lib.kvm_dpcpu_setcpu(kd, a["cpu"]))}
+        if c == "read_zpcpu":
+            buf = ctypes.create_string_buffer(max(a["size"], 1))
+            rc = int(lib.kvm_read_zpcpu(kd, a["base"], buf, a["size"], a["cpu"]))
+            return {"ret": rc, "data": buf.raw[: max(rc, 0)]}
+        if c == "counter_u64_fetch":
+            return {"ret": int(lib.kvm_counter_u64_fetch(kd, a["base"]))}
         raise ValueError(f"unknown call {c}")
 
 
@@ -212,6 +281,9 @@ class CTypes:
         self.WALK_CB = getattr(module, "WALK_PAGES_CB_T", None) or ctypes.CFUNCTYPE(
             ctypes.c_int, ctypes.POINTER(self.KvmPage), ctypes.c_void_p)
         self.RESOLVER = getattr(module, "RESOLVER_T", None) or RESOLVER
+        self.KvmSwap = getattr(module, "KvmSwap", KvmSwap)
+        kinfo = getattr(module, "KinfoProc", None)
+        self.kinfo_proc_size = ctypes.sizeof(kinfo) if kinfo is not None else KINFO_PROC_SIZE
 
     def make_resolver(self, fn: ResolverFn | None) -> Any:
         """The resolver argument for kvm_open2: a ``RESOLVER`` callback or NULL."""
@@ -246,9 +318,24 @@ def declare_libkvm(lib: Any, types: CTypes) -> None:
         "kvm_nlist": ([vp, c.POINTER(types.Nlist)], c.c_int),
         "kvm_nlist2": ([vp, c.POINTER(types.KvmNlist)], c.c_int),
         "kvm_walk_pages": ([vp, types.WALK_CB, vp], c.c_int),
+        "kvm_getprocs": ([vp, c.c_int, c.c_int, c.POINTER(c.c_int)], vp),
+        "kvm_getargv": ([vp, vp, c.c_int], c.POINTER(cp)),
+        "kvm_getenvv": ([vp, vp, c.c_int], c.POINTER(cp)),
+        "kvm_getloadavg": ([vp, c.POINTER(c.c_double), c.c_int], c.c_int),
+        "kvm_getcptime": ([vp, c.POINTER(c.c_long)], c.c_int),
+        "kvm_getswapinfo": ([vp, c.POINTER(types.KvmSwap), c.c_int, c.c_int], c.c_int),
+        "kvm_getmaxcpu": ([vp], c.c_int),
+        "kvm_getncpus": ([vp], c.c_int),
+        "kvm_getpcpu": ([vp, c.c_int], vp),
+        "kvm_dpcpu_setcpu": ([vp, c.c_uint], c.c_int),
+        "kvm_read_zpcpu": ([vp, c.c_ulong, vp, c.c_size_t, c.c_int], c.c_ssize_t),
+        "kvm_counter_u64_fetch": ([vp, c.c_ulong], c.c_uint64),
     }
     for name, (argtypes, restype) in sigs.items():
-        fn = getattr(lib, name)
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:  # an older libkvm (e.g. without kvm_getncpus)
+            continue
         fn.argtypes = argtypes
         fn.restype = restype
     try:

@@ -280,3 +280,45 @@ def test_fvc_calling_code_through_a_fake_library(store: FixtureStore) -> None:
     assert not [r for r in results if r.counts_as_failure], markdown(results)
     assert sum(r.status == "pass" for r in results) > 30
     assert any(r.status == "n/a" and "api.md 15" in r.reason for r in results)
+
+
+# ------------------------------------------------------------ kernel-data fixtures
+def test_kernel_data_gap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A writer without types= makes a kernel-data fixture n/a with a reason, not an error."""
+    import types as pytypes
+
+    from conformance import fixtures
+    from conformance.fixtures import FixtureGap, kernel_data_gap
+    from conformance.model import FixtureSpec
+    from pykvm import synth
+
+    def build_old(directory: str, seed: int = 0, fmt: str = "x", *, era: str = "") -> None:
+        raise AssertionError("never built")
+
+    old = pytypes.SimpleNamespace(build=build_old, FORMATS=("x",))
+    monkeypatch.setattr(synth, "arch_module", lambda arch: old)
+    assert kernel_data_gap("old", {}) == ""
+    assert kernel_data_gap("old", {"types": "ctf-v3"}) == (
+        "the old writer does not lay out kernel data yet (its build() takes no types=)")
+    store = fixtures.FixtureStore(tmp_path)
+    spec = FixtureSpec("synth", "old", "x", 7, (("types", "ctf-v3"),))
+    for _ in range(2):  # remembered
+        with pytest.raises(FixtureGap, match="does not lay out kernel data"):
+            store.synth(spec)
+    monkeypatch.undo()
+    v1 = FixtureSpec("synth", "amd64", "minidump-v1", 7, (("era", "14"), ("types", "ctf-v3")))
+    with pytest.raises(FixtureGap, match=r"^amd64/minidump-v1: no kernel data: "):
+        store.synth(v1)
+
+
+def test_kdata_cases_run_where_native(suite: dict[tuple[str, str], list[Result]]) -> None:
+    """The kernel-data cases pass on amd64 hosts and say why elsewhere."""
+    for backend in BACKENDS:
+        results = suite.get((backend, "kdata.getprocs"), [])
+        assert results, backend
+        amd64 = [r for r in results if r.fixture.startswith("amd64/minidump-v3/")]
+        assert len(amd64) == 1
+        if host().arch == "amd64":
+            assert amd64[0].status == "pass", amd64[0].diffs
+        else:
+            assert amd64[0].status == "n/a" and amd64[0].reason == "needs a amd64 host"
