@@ -27,6 +27,7 @@ member-by-member walk over :class:`~pykvm.image.layout.StructView`.
 from __future__ import annotations
 
 import copy
+import gc
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -537,10 +538,11 @@ def _code(m: Member) -> str:
     raise _Unsupported(m.name)
 
 
-def _fields(layout: StructLayout, order: str, paths: Sequence[Path]) -> Callable[
-        [bytes], tuple[Any, ...]]:
+def _fields(layout: StructLayout, order: str, paths: Sequence[Path],
+            sigsets: Sequence[str] = ()) -> Callable[[bytes], tuple[Any, ...]]:
     """One precompiled decoder of ``paths`` (scalars) of ``layout``: ``f(data)`` gives
-    their values in the order asked, from one ``struct.Struct.unpack_from``."""
+    their values in the order asked, from one ``struct.Struct.unpack_from``, followed by
+    the four words of each ``sigset_t`` in ``sigsets`` (as :func:`_sigset` gives them)."""
     items: list[tuple[int, int, str, int]] = []
     consts: list[tuple[int, int]] = []
     for idx, p in enumerate(paths):
@@ -552,6 +554,16 @@ def _fields(layout: StructLayout, order: str, paths: Sequence[Path]) -> Callable
             consts.append((idx, default))
             continue
         items.append((m.offset, m.size or 0, _code(m), idx))
+    idx = len(paths)
+    for path in sigsets:
+        words = _sigset_words(layout, path)
+        for k in range(_SIGWORDS):
+            if k < len(words):
+                items.append((*words[k], idx))
+            else:
+                consts.append((idx, 0))
+            idx += 1
+    nout = idx
     items.sort()
     spec = "<" if order == "little" else ">"
     pos = 0
@@ -565,14 +577,29 @@ def _fields(layout: StructLayout, order: str, paths: Sequence[Path]) -> Callable
     unpack = struct.Struct(spec).unpack_from
     where = {idx: k for k, (_o, _s, _c, idx) in enumerate(items)}
     where.update({idx: len(items) + j for j, (idx, _v) in enumerate(consts)})
-    perm = [where[i] for i in range(len(paths))]
+    perm = [where[i] for i in range(nout)]
     extra = tuple(v for _i, v in consts)
-    if perm == list(range(len(paths))) and not extra:
+    if perm == list(range(nout)) and not extra:
         return unpack
     pick = itemgetter(*perm)
     if len(perm) == 1:
         return lambda data: (pick(unpack(data) + extra),)
     return lambda data: pick(unpack(data) + extra)
+
+
+def _sigset_words(layout: StructLayout, path: str) -> list[tuple[int, int, str]]:
+    """(offset, size, struct code) of each word of the ``sigset_t`` at ``path``."""
+    m = layout.get(path + ".__bits")
+    if m is None or m.type.kind != "array" or m.type.target is None:
+        raise _Unsupported(path)
+    el = m.type.target
+    n = m.type.count or 0
+    if m.bit_size is not None or el.kind != "int" or el.size not in _CODES or n <= 0:
+        raise _Unsupported(path)
+    if m.offset + n * el.size > layout.size:
+        raise _Unsupported(path)
+    code = _CODES[el.size] if el.signed else _CODES[el.size].upper()
+    return [(m.offset + k * el.size, el.size, code) for k in range(min(n, _SIGWORDS))]
 
 
 def _sigset_at(layout: StructLayout, order: str, path: str) -> Callable[[bytes], tuple[
@@ -638,7 +665,8 @@ class _Codecs:
         self.proc_pid = _fields(proc, order, ("p_pid",))
         self.proc_sig = _sigset_at(proc, order, "p_sigqueue.sq_signals")
         self.p_comm = _raw_at(proc, "p_comm")
-        self.thread = _fields(thread, order, _THREAD_FIELDS)
+        self.thread = _fields(thread, order, _THREAD_FIELDS,
+                              ("td_sigqueue.sq_signals", "td_sigmask"))
         self.td_sig = _sigset_at(thread, order, "td_sigqueue.sq_signals")
         self.td_mask = _sigset_at(thread, order, "td_sigmask")
         self.td_name = _raw_at(thread, "td_name")
@@ -975,6 +1003,9 @@ class _FastWalk:
         psig = c.proc_sig(pdata)
         name_lo, name_hi = c.td_name
         thread_fields = c.thread
+        read2 = self.kd.read2
+        tsize = c.size["thread"]
+        direct = "thread" not in c.too_large
         while len(out) < limit and td != 0 and (first or inc):
             first = False
             if td in seen or len(seen) >= MAX_PROC_WALK:
@@ -989,9 +1020,16 @@ class _FastWalk:
                 d["stat"] = SZOMB
                 d["tid"] = 0
             else:
-                tdata = self.data("thread", td, "thread")
+                tdata = b""
+                if direct:
+                    try:
+                        tdata = read2(td, tsize)
+                    except KvmError:
+                        pass
+                if len(tdata) < tsize or not direct:
+                    tdata = self.data("thread", td, "thread")  # the failure, as KREAD
                 (tnext, wmesg, blocked, lockname, tstate, inhib, prio, base, lastcpu, oncpu,
-                 wchan, tid) = thread_fields(tdata)
+                 wchan, tid, t0, t1, t2, t3, m0, m1, m2, m3) = thread_fields(tdata)
                 if inc:
                     td = tnext
                 if wmesg:
@@ -1020,7 +1058,6 @@ class _FastWalk:
                         d["stat"] = SLOCK
                     else:
                         d["stat"] = SWAIT
-                t0, t1, t2, t3 = c.td_sig(tdata)
                 p0, p1, p2, p3 = psig
                 name = tdata[name_lo:name_hi]
                 nul = name.find(b"\0")
@@ -1030,7 +1067,7 @@ class _FastWalk:
                     **d,
                     "kiflag": tkiflag,
                     "siglist": (p0 | t0, p1 | t1, p2 | t2, p3 | t3),
-                    "sigmask": c.td_mask(tdata),
+                    "sigmask": (m0, m1, m2, m3),
                     "swtime": swtime,
                     "flag": flag,
                     "nice": nice,
@@ -1099,16 +1136,24 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
     first = read_int(kd, v["_allproc"], psize)
     if first is None:
         raise fail(kd, E.cformat(E.CANT_READ_LIST, "allproc"))
-    walk.proclist(op, arg, first, nprocs, out, "allproc")
-    if zomb:
-        zfirst = read_int(kd, zomb, psize)
-        if zfirst is None:
-            raise fail(kd, E.cformat(E.CANT_READ_LIST, "zombproc"))
-        keep = len(out)
-        try:
-            walk.proclist(op, arg, zfirst, nprocs - keep, out, "zombproc")
-        except KvmError:
-            del out[keep:]  # its message stays in geterr(); the allproc records remain
+    # The walk allocates tens of thousands of acyclic records; the cyclic collector's
+    # full passes over them cost about a fifth of the time, so it pauses meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        walk.proclist(op, arg, first, nprocs, out, "allproc")
+        if zomb:
+            zfirst = read_int(kd, zomb, psize)
+            if zfirst is None:
+                raise fail(kd, E.cformat(E.CANT_READ_LIST, "zombproc"))
+            keep = len(out)
+            try:
+                walk.proclist(op, arg, zfirst, nprocs - keep, out, "zombproc")
+            except KvmError:
+                del out[keep:]  # its message stays in geterr(); the allproc records remain
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 
