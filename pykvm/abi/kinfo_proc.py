@@ -25,6 +25,7 @@ of four words; ``ki_groups`` a tuple of at most 16 gids (the rest zero); a leaf 
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
@@ -324,6 +325,18 @@ def attribute_names(abi: Abi) -> list[str]:
     return _attr_names(leaves)
 
 
+def _raw_tdname(kp: Any) -> Any:
+    """``kp``, or a copy whose ``tdname`` is the raw ``ki_tdname`` array the walk kept in
+    ``extra["tdname_raw"]`` (an earlier thread's name after the NUL, kernel-data.md 1.9
+    quirk 6)."""
+    extra = getattr(kp, "extra", None)
+    if not extra or "tdname_raw" not in extra:
+        return kp
+    kp = copy.copy(kp)
+    kp.tdname = extra["tdname_raw"]
+    return kp
+
+
 def pack(kp: Any, abi: Abi, *, structsize: int = 0) -> bytes:
     """The ``struct kinfo_proc`` bytes ``kvm_proclist`` builds for record ``kp`` on
     ``abi`` (``KINFO_PROC_SIZE`` bytes in the target's byte order).
@@ -332,6 +345,7 @@ def pack(kp: Any, abi: Abi, *, structsize: int = 0) -> bytes:
     caller imitating the live path (``sysctl kern.proc``) passes
     ``abi.kinfo_proc_size``.
     """
+    kp = _raw_tdname(kp)
     fast, careful, _, _ = _packers(abi, type(kp))
     try:
         return fast(kp, structsize)
@@ -349,6 +363,7 @@ def pack_many(records: Iterable[Any], abi: Abi, *, structsize: int = 0) -> bytes
     careful: _PackerInto | None = None
     off = 0
     for kp in items:
+        kp = _raw_tdname(kp)
         if type(kp) is not cls:
             cls = type(kp)
             _, _, fast, careful = _packers(abi, cls)

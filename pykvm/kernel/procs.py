@@ -206,6 +206,28 @@ def _strlcpy(raw: bytes, size: int) -> bytes:
     return s[:size - 1]
 
 
+_TDNAME_SIZE = 17  # sizeof(ki_tdname): TDNAMLEN + 1
+_TDNAME_ZERO = bytes(_TDNAME_SIZE)
+
+
+def _tdname_update(buf: bytes, name: bytes) -> bytes:
+    """``ki_tdname`` after one thread of ``kvm_proclist``: ``strlcpy`` of a non-empty
+    ``td_name`` over the previous contents (whose tail survives past the new NUL),
+    else the array zeroed (quirk 6 of kernel-data.md 1.9)."""
+    if name[:1] == b"\0":
+        return _TDNAME_ZERO
+    nul = name.find(b"\0")
+    s = (name if nul < 0 else name[:nul])[:_TDNAME_SIZE - 1]
+    return s + b"\0" + buf[len(s) + 1:]
+
+
+def _tdname_extra(rec_extra: dict[str, Any], buf: bytes, name: bytes) -> None:
+    """Record the raw ``ki_tdname`` array when bytes of an earlier name follow the NUL
+    (``extra["tdname_raw"]``; the packer writes it, the ``tdname`` field stays clean)."""
+    if buf[len(name) + 1:].strip(b"\0"):
+        rec_extra["tdname_raw"] = buf
+
+
 def _cstr(raw: bytes) -> str:
     """A C string (up to its NUL) as text."""
     nul = raw.find(b"\0")
@@ -424,6 +446,7 @@ class _ViewWalk:
         first = True
         seen: set[int] = set()
         psig = _sigset(proc["p_sigqueue.sq_signals"])
+        tdbuf = _TDNAME_ZERO  # the record is zeroed for each process
         while len(out) < limit and td != 0 and (first or inc):
             first = False
             if td in seen or len(seen) >= MAX_PROC_WALK:
@@ -498,8 +521,8 @@ class _ViewWalk:
                 kp.lastcpu = int(thr.td_lastcpu)
                 kp.oncpu = int(thr.td_oncpu)
                 kp.wchan = int(thr.td_wchan)
-                name = thr.raw("td_name")
-                kp.tdname = _strlcpy(name, 17) if name[:1] != b"\0" else b""
+                tdbuf = _tdname_update(tdbuf, thr.raw("td_name"))
+                kp.tdname = tdbuf[:tdbuf.find(b"\0")]
                 kp.lastcpu_old = _cpu_old(kp.lastcpu)
                 kp.oncpu_old = _cpu_old(kp.oncpu)
                 kp.tid = int(thr.td_tid)
@@ -509,6 +532,8 @@ class _ViewWalk:
                 kp.tid = 0
             rec = copy.copy(kp)
             rec.extra = dict(kp.extra)
+            if not zombie:
+                _tdname_extra(rec.extra, tdbuf, rec.tdname)
             out.append(rec)
 
 
@@ -1003,6 +1028,7 @@ class _FastWalk:
         psig = c.proc_sig(pdata)
         name_lo, name_hi = c.td_name
         thread_fields = c.thread
+        tdbuf = _TDNAME_ZERO  # the record is zeroed for each process
         read2 = self.kd.read2
         tsize = c.size["thread"]
         direct = "thread" not in c.too_large
@@ -1059,8 +1085,10 @@ class _FastWalk:
                     else:
                         d["stat"] = SWAIT
                 p0, p1, p2, p3 = psig
-                name = tdata[name_lo:name_hi]
-                nul = name.find(b"\0")
+                tdbuf = _tdname_update(tdbuf, tdata[name_lo:name_hi])
+                tdname = tdbuf[:tdbuf.find(b"\0")]
+                rextra = extra.copy()
+                _tdname_extra(rextra, tdbuf, tdname)
                 # the fields every thread record sets (the carried ones are in d)
                 rec = _NEW(KinfoProc)
                 rec.__dict__ = {
@@ -1077,12 +1105,12 @@ class _FastWalk:
                     "lastcpu": lastcpu,
                     "oncpu": oncpu,
                     "wchan": wchan,
-                    "tdname": (name if nul < 0 else name[:nul])[:16],
+                    "tdname": tdname,
                     "lastcpu_old": (lastcpu if 0 <= lastcpu <= MAXCPU_OLD
                                     else _cpu_old(lastcpu)),
                     "oncpu_old": oncpu if 0 <= oncpu <= MAXCPU_OLD else _cpu_old(oncpu),
                     "tid": tid,
-                    "extra": extra.copy(),
+                    "extra": rextra,
                 }
                 out.append(rec)
                 continue

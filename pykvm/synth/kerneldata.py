@@ -593,7 +593,8 @@ def lay_out_kernel_data(
     procs: list[ProcTruth] = []
     proc_truth: dict[int, ProcTruth] = {}
     td_sizes = structs["thread"]
-    thread_names = {0: ["swapper", "softirq_0", "thread taskq"]}
+    # a shorter name after a longer one: libkvm's ki_tdname keeps the longer one's tail
+    thread_names = {0: ["swapper", "thread taskq", "softirq_0"]}
     for i, p in enumerate(plan):
         pw = new("proc")
         lst, head = (zomb_order, zombproc_va) if i in zomb_set else (all_order, allproc_va)
