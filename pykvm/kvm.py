@@ -976,7 +976,8 @@ def open2(execfile: PathArg, corefile: PathArg, flags: int = 0,
     every symbol lookup of the descriptor (api.md 4.9, 10.4).  See
     :func:`symtab_resolver` for one built from the kernel's own symbol table.
     ``strict=True`` sets :attr:`Kvm.strict`: the descriptor then refuses what
-    libkvm refuses on non-native dumps (DPCPU and VNET initialisation).
+    libkvm refuses on non-native dumps (DPCPU and VNET initialisation) and every
+    kernel-data call of :mod:`pykvm.kernel` runs in its strict mode.
     """
     return _run_open(_new(None, strict), execfile, corefile, flags, resolver)
 

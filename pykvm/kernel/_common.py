@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from ..constants import ELFCLASS64
 from ..errors import KvmError, cformat
@@ -11,6 +13,21 @@ from ..errors import KvmError, cformat
 if TYPE_CHECKING:
     from ..image.layout import StructView
     from ..kvm import Kvm
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def honours_strict(fn: _F) -> _F:
+    """Make a call strict when its descriptor was opened with ``strict=True``
+    (:attr:`Kvm.strict`, what the compat layer asks for), whatever its own ``strict``
+    argument says: the descriptor's switch covers every kernel-data call."""
+
+    @functools.wraps(fn)
+    def call(kd: Kvm | None, *args: Any, strict: bool = False, **kw: Any) -> Any:
+        return fn(kd, *args, strict=strict or bool(kd is not None and kd.strict), **kw)
+
+    return cast(_F, call)
+
 
 _CACHES: weakref.WeakKeyDictionary[Kvm, dict[str, Any]] = weakref.WeakKeyDictionary()
 

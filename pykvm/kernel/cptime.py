@@ -6,13 +6,22 @@ from typing import TYPE_CHECKING
 
 from .. import errors as E
 from ..constants import CPUSTATES
-from ._common import byteorder, check_native, current_error, fail, ptrsize, read_bytes
+from ._common import (
+    byteorder,
+    check_native,
+    current_error,
+    fail,
+    honours_strict,
+    ptrsize,
+    read_bytes,
+)
 from .pcpu import getmaxcpu, pcpu_view
 
 if TYPE_CHECKING:
     from ..kvm import Kvm
 
 
+@honours_strict
 def getcptime(kd: Kvm, *, strict: bool = False) -> list[int]:
     """``kvm_getcptime``: the five ``long`` counters (user, nice, system, interrupt, idle).
 

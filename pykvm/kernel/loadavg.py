@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .. import errors as E
-from ._common import check_native, fail, read_int, struct_at
+from ._common import check_native, fail, honours_strict, read_int, struct_at
 
 if TYPE_CHECKING:
     from ..kvm import Kvm
@@ -19,6 +19,7 @@ def _div(value: int, scale: int) -> float:
     return value / scale
 
 
+@honours_strict
 def getloadavg(kd: Kvm, nelem: int = 3, *, strict: bool = False) -> list[float]:
     """``kvm_getloadavg``: up to three load averages (1, 5 and 15 minutes).
 

@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING
 from .. import errors as E
 from ..constants import MAX_PCPU
 from ..errors import KvmError
-from ._common import arch, byteorder, cache, current_error, fail, ptrsize, read_bytes, read_int
+from ._common import (
+    arch,
+    byteorder,
+    cache,
+    current_error,
+    fail,
+    honours_strict,
+    ptrsize,
+    read_bytes,
+    read_int,
+)
 
 if TYPE_CHECKING:
     from ..image.layout import StructView
@@ -45,6 +55,7 @@ def _lookup(kd: Kvm, names: list[str], strict: bool) -> dict[str, int]:
     return {e.name: e.value for e in res.entries}
 
 
+@honours_strict
 def pcpu_init(kd: Kvm, *, strict: bool = False) -> PcpuState:
     """``_kvm_pcpu_init``: read ``mp_maxcpus``, ``mp_ncpus``, (amd64) ``__pcpu`` and the
     ``cpuid_to_pcpu`` array once per handle; raise with libkvm's text on failure."""
@@ -93,6 +104,7 @@ def pcpu_init(kd: Kvm, *, strict: bool = False) -> PcpuState:
     return state
 
 
+@honours_strict
 def getmaxcpu(kd: Kvm | None, *, strict: bool = False) -> int:
     """``kvm_getmaxcpu``: ``mp_maxcpus`` (the most CPUs the kernel supports); 0 for None."""
     if kd is None:
@@ -100,11 +112,13 @@ def getmaxcpu(kd: Kvm | None, *, strict: bool = False) -> int:
     return pcpu_init(kd, strict=strict).maxcpu
 
 
+@honours_strict
 def getncpus(kd: Kvm, *, strict: bool = False) -> int:
     """``kvm_getncpus``: ``mp_ncpus`` (the CPUs present)."""
     return pcpu_init(kd, strict=strict).ncpus
 
 
+@honours_strict
 def pcpu_view(kd: Kvm, cpu: int, *, strict: bool = False) -> StructView | None:
     """``kvm_getpcpu`` as a typed view of ``struct pcpu`` (None: no such CPU)."""
     if kd is None:
@@ -119,6 +133,7 @@ def pcpu_view(kd: Kvm, cpu: int, *, strict: bool = False) -> StructView | None:
         raise fail(kd, E.PCPU_READ_DATA) from None
 
 
+@honours_strict
 def getpcpu(kd: Kvm | None, cpu: int, *, strict: bool = False) -> bytes | None:
     """``kvm_getpcpu``: the bytes of CPU ``cpu``'s ``struct pcpu`` (its size from the type
     information), None where libkvm returns NULL (no such CPU, or ``kd`` None); raises
@@ -129,6 +144,7 @@ def getpcpu(kd: Kvm | None, cpu: int, *, strict: bool = False) -> bytes | None:
     return None if view is None else view.data
 
 
+@honours_strict
 def dpcpu_setcpu(kd: Kvm, cpu: int, *, strict: bool = False) -> int:
     """``kvm_dpcpu_setcpu``: choose the CPU whose copy later ``pcpu_entry_`` lookups give.
 
@@ -155,6 +171,7 @@ def dpcpu_setcpu(kd: Kvm, cpu: int, *, strict: bool = False) -> int:
     return 0
 
 
+@honours_strict
 def zpcpu_address(kd: Kvm, base: int, cpu: int, *, strict: bool = False) -> int | None:
     """Where CPU ``cpu``'s slot of the UMA per-CPU allocation ``base`` lies.
 
@@ -176,6 +193,7 @@ def zpcpu_address(kd: Kvm, base: int, cpu: int, *, strict: bool = False) -> int 
     return (base + int(view.pc_zpcpu_offset)) & U64
 
 
+@honours_strict
 def read_zpcpu(kd: Kvm, base: int, size: int, cpu: int, *, strict: bool = False) -> bytes:
     """``kvm_read_zpcpu``: ``size`` bytes of CPU ``cpu``'s slot of ``base``.
 
@@ -194,6 +212,7 @@ def read_zpcpu(kd: Kvm, base: int, size: int, cpu: int, *, strict: bool = False)
     return kd.read2(addr, size)
 
 
+@honours_strict
 def counter_u64_fetch(kd: Kvm, base: int, *, strict: bool = False) -> int:
     """``kvm_counter_u64_fetch``: the sum over CPUs of a ``counter_u64_t``'s slots.
 

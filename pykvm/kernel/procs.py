@@ -88,6 +88,7 @@ from ._common import (
     check_native,
     fail,
     fmt,
+    honours_strict,
     ptrsize,
     read_bytes,
     read_int,
@@ -1121,6 +1122,7 @@ class _FastWalk:
             out.append(rec)
 
 
+@honours_strict
 def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[KinfoProc]:
     """``kvm_getprocs`` (dump path): the processes (or threads) ``op``/``arg`` select.
 

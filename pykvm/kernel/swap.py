@@ -21,6 +21,7 @@ from ._common import (
     check_native,
     current_error,
     fail,
+    honours_strict,
     ptrsize,
     read_bytes,
     read_int,
@@ -115,6 +116,7 @@ def _dmmax(kd: Kvm, values: dict[str, int], strict: bool) -> int:
     return got
 
 
+@honours_strict
 def getswapinfo(kd: Kvm, maxswap: int, flags: int = 0, *,
                 strict: bool = False) -> list[KvmSwap]:
     """``kvm_getswapinfo``: one record per swap device (at most ``maxswap - 1``) and the
