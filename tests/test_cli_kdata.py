@@ -236,3 +236,32 @@ def test_missing_core(capsys: pytest.CaptureFixture[str], dump: Any, tmp_path: P
     status, out, err = run(capsys, "ps", str(dump.kernel), str(tmp_path / "nothere"))
     assert status == 1 and out == ""
     assert err.startswith("pykvm: ") and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- other ABIs
+
+FOREIGN = [("powerpc64", "minidump-hpt", "14"), ("i386", "minidump-pae", "13"),
+           ("mips", "minidump-o32-be", "13"), ("aarch64", "minidump-v3", "15")]
+
+
+@pytest.mark.parametrize(("arch", "fmt", "era"), FOREIGN, ids=[f[0] for f in FOREIGN])
+def test_non_native_dumps(capsys: pytest.CaptureFixture[str], tmp_path: Path, arch: str,
+                          fmt: str, era: str) -> None:
+    """The CLI opens another architecture's dump through the kernel's own symbols and
+    decodes its kernel data in that ABI's word size and byte order."""
+    d = synth.build(arch, tmp_path, SEED, fmt, types="ctf-v3", era=era)
+    kdata = d.truth.kernel_data
+    doc = json_of(capsys, "ps", *files(d))
+    assert [r["pid"] for r in doc["procs"]] == kdata.pids()
+    assert [r["uid"] for r in doc["procs"]] == [p.uid for p in kdata.procs]
+    assert [r["command"] for r in doc["procs"]] == [p.comm[:COMMLEN] for p in kdata.procs]
+    doc = json_of(capsys, "loadavg", *files(d))
+    assert doc["loadavg"] == pytest.approx([v / kdata.fscale for v in kdata.ldavg])
+    doc = json_of(capsys, "cptime", *files(d))
+    assert list(doc["cp_time"].values()) == list(kdata.cp_time_sum)
+    doc = json_of(capsys, "pcpu", *files(d))
+    assert [c["pcpu"] for c in doc["cpus"]] == list(kdata.pcpu)
+    status, out, err = run(capsys, "swapinfo", *files(d))
+    assert (status, err) == (0, "")
+    assert [line[:len("[NFS swap]")].strip() for line in out.splitlines()[1:-1]] == [
+        s.name if s.name.startswith("[") else "/dev/" + s.name for s in kdata.swap]
