@@ -57,6 +57,7 @@ sys/net/vnet.h; sys/bsm/audit.h.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from .cmodel import (
@@ -93,6 +94,7 @@ def kernel_types(seed: int, target: Target = AMD64, *, era: str | None = None) -
     chosen = era if era is not None else rng.choice(ERAS)
     if chosen not in ERAS:
         raise ValueError(f"unknown era {chosen!r}; expected one of {ERAS}")
+    target = era_target(target, int(chosen))
     builder = _KernelBuilder(target, rng, int(chosen))
     builder.build()
     return TypeSet.from_space(
@@ -102,6 +104,18 @@ def kernel_types(seed: int, target: Target = AMD64, *, era: str | None = None) -
         era=chosen,
         seed=seed,
     )
+
+
+#: MAXCPU of GENERIC kernels from FreeBSD 14 on (sys/amd64/include/param.h,
+#: sys/arm64/include/param.h: 1024; 256 before)
+MAXCPU_14 = {"amd64": 1024, "aarch64": 1024}
+
+
+def era_target(target: Target, era: int) -> Target:
+    """``target`` as a kernel of FreeBSD ``era`` sees it (MAXCPU grew in FreeBSD 14)."""
+    if era >= 14 and target.name in MAXCPU_14:
+        return dataclasses.replace(target, maxcpu=MAXCPU_14[target.name])
+    return target
 
 
 class _KernelBuilder:

@@ -183,8 +183,9 @@ def test_kernel_data_in_dump(tmp_path: Path, arch: str, fmt: str, era: str, seed
     assert [mem.cstr(p + comm_off, 20) for p in procs] == [p.comm for p in kd.procs]
     assert mem.i32(syms["nprocs"]) == kd.nprocs == len(procs) == 7
 
-    # per-CPU: MAXCPU of the target (arm64 256, riscv 16), pcpu and DPCPU
-    assert mem.u32(syms["mp_maxcpus"]) == kd.maxcpu == (256 if arch == "aarch64" else 16)
+    # per-CPU: MAXCPU of the target (arm64 256, 1024 from FreeBSD 14; riscv 16)
+    arm64_max = 1024 if int(kd.era) >= 14 else 256
+    assert mem.u32(syms["mp_maxcpus"]) == kd.maxcpu == (arm64_max if arch == "aarch64" else 16)
     assert mem.i32(syms["mp_ncpus"]) == kd.ncpus
     for c in range(kd.ncpus):
         pc = mem.u64(syms["cpuid_to_pcpu"] + 8 * c)
