@@ -491,3 +491,6 @@ VNET_PRISON_NO_VNET = "prison at %p has no vnet"
 VNET_READ = "can't read vnet at %p"
 VNET_BAD_MAGIC = "vnet at %p: invalid vnet magic# 0x%x"
 VNET_LIST_CYCLE = "%s corrupt: a cycle or more than %d entries"
+
+# kvm_private.c _kvm_malloc: calloc failed (kvm_getprocs with a negative capacity)
+KVM_MALLOC_FAILED = "can't allocate %zu bytes: %s"

@@ -35,6 +35,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .. import errors as E
+from ..abi.target import abi_for
 from ..constants import (
     CRED_FLAG_CAPMODE,
     KERN_PROC_ALL,
@@ -1155,6 +1156,12 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
         if got is None:
             raise fail(kd, E.cformat(E.CANT_READ_VAR, name))
         vals.append(got)
+    psize = ptrsize(kd)
+    if nprocs < 0:
+        # _kvm_malloc(nprocs * sizeof(struct kinfo_proc)): a size_t product that no
+        # allocator grants (the record size is the dump's KINFO_PROC_SIZE)
+        want = (nprocs * abi_for(kd).kinfo_proc_size) % (1 << (8 * psize))
+        raise fail(kd, E.cformat(E.KVM_MALLOC_FAILED, want, E.strerror_name("ENOMEM")))
     codecs = _codecs(kd)
     walk: _FastWalk | _ViewWalk
     if codecs is not None:
@@ -1162,7 +1169,6 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
     else:
         walk = _ViewWalk(kd, vals[0], vals[1], vals[2])
     out: list[KinfoProc] = []
-    psize = ptrsize(kd)
     first = read_int(kd, v["_allproc"], psize)
     if first is None:
         raise fail(kd, E.cformat(E.CANT_READ_LIST, "allproc"))

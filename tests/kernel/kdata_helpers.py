@@ -126,3 +126,23 @@ def layout(d: SynthDump) -> LayoutTruth:
     """The dump's type-layout truth."""
     assert d.truth.type_layout is not None
     return d.truth.type_layout
+
+
+def ptr_size(d: SynthDump) -> int:
+    """The target's pointer (and ``long``) size in bytes, from the truth."""
+    return layout(d).target.ptr_size
+
+
+def packed(d: SynthDump, value: int, size: int | None = None) -> bytes:
+    """``value`` as ``size`` bytes (default: a pointer) in the dump's byte order."""
+    n = ptr_size(d) if size is None else size
+    big = layout(d).target.byteorder == "big"
+    return (value % (1 << (8 * n))).to_bytes(n, "big" if big else "little")
+
+
+def unmapped(d: SynthDump) -> int:
+    """A kernel address of the target's width that the dump does not map (checked)."""
+    va = UNMAPPED if ptr_size(d) == 8 else 0xDEAD0000
+    with open_dump(d) as kd:
+        assert kd.backend is not None and kd.backend.kvatop(va)[1] == 0, hex(va)
+    return va

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,19 @@ from kdata_helpers import kdata, open_dump
 
 from pykvm import errors as E
 from pykvm import kvm as K
-from pykvm.constants import KERN_PROC_ALL, KERN_PROC_PID, KERN_PROC_PROC, KERN_PROC_UID
+from pykvm.constants import (
+    KERN_PROC_ALL,
+    KERN_PROC_GID,
+    KERN_PROC_INC_THREAD,
+    KERN_PROC_PGRP,
+    KERN_PROC_PID,
+    KERN_PROC_PROC,
+    KERN_PROC_RGID,
+    KERN_PROC_RUID,
+    KERN_PROC_SESSION,
+    KERN_PROC_TTY,
+    KERN_PROC_UID,
+)
 from pykvm.errors import KvmError
 from pykvm.kernel import cptime, loadavg, msgbuf, pcpu, procs, swap
 from pykvm.synth import ARCHES, SynthDump, arch_module, default_format, formats
@@ -132,6 +144,55 @@ def test_procs(akd: K.Kvm, adump: SynthDump) -> None:
     assert [k.pid for k in procs.getprocs(akd, KERN_PROC_PID, p.pid)] == [p.pid]
     assert [k.pid for k in procs.getprocs(akd, KERN_PROC_UID, p.uid)] == [
         q.pid for q in t.procs if q.uid == p.uid]
+
+
+#: kernel-data.md 1.2 and 1.5: each filter op and the truth value its ``arg`` matches
+#: (GID compares ``ki_groups[0]``, the effective gid libkvm copies first)
+FILTERS: tuple[tuple[str, int, Callable[[ProcTruth], int]], ...] = (
+    ("PID", KERN_PROC_PID, lambda q: q.pid),
+    ("PGRP", KERN_PROC_PGRP, lambda q: q.pgid),
+    ("SESSION", KERN_PROC_SESSION, lambda q: q.sid),
+    ("UID", KERN_PROC_UID, lambda q: q.uid),
+    ("RUID", KERN_PROC_RUID, lambda q: q.ruid),
+    ("RGID", KERN_PROC_RGID, lambda q: q.rgid),
+    ("GID", KERN_PROC_GID, lambda q: q.groups[0]),
+)
+
+
+@pytest.mark.parametrize("inc", [0, KERN_PROC_INC_THREAD], ids=["procs", "threads"])
+def test_procs_filters(akd: K.Kvm, adump: SynthDump, inc: int) -> None:
+    """Every op (with and without KERN_PROC_INC_THREAD) selects exactly the processes
+    the truth says, in list order, one record per thread with INC_THREAD (a zombie's
+    one linked thread gives one record)."""
+    t = kdata(adump)
+
+    def per(ps: list[ProcTruth]) -> list[tuple[int, int]]:
+        if not inc:
+            return [(p.pid, p.threads[0].tid if not p.zombie else 0) for p in ps]
+        return [(p.pid, 0 if p.zombie else td.tid)
+                for p in ps for td in (p.threads[:1] if p.zombie else p.threads)]
+
+    def got(op: int, arg: int) -> list[tuple[int, int]]:
+        return [(k.pid, k.tid) for k in procs.getprocs(akd, op | inc, arg)]
+
+    for name, op, key in FILTERS:
+        values = sorted({key(q) for q in t.procs})
+        assert len(values) > 1 or name == "GID", (name, values)  # a filter that filters
+        for v in values:
+            want = per([q for q in t.procs if key(q) == v])
+            assert want, (name, v)
+            assert got(op, v) == want, (name, v)
+    # arg -1 is (uid_t)-1, which no process has: nothing, not everything
+    assert got(KERN_PROC_UID, -1) == per([q for q in t.procs if q.uid == 0xFFFFFFFF])
+    # TTY: -1 is NODEV, and every process with a controlling tty has ki_tdev == NODEV
+    ttys = [q for q in t.procs if q.tty]
+    assert ttys and len(ttys) < len(t.procs)
+    assert got(KERN_PROC_TTY, -1) == per(ttys)
+    assert got(KERN_PROC_TTY, 0) == []
+    assert got(KERN_PROC_PID, 99999) == []
+    assert akd.geterr() == ""  # nothing matched: NULL without a message
+    # unknown ops behave like KERN_PROC_PROC (per-thread with the 0x10 bit)
+    assert got(77, 0) == per(list(t.procs))
 
 
 def test_loadavg_cptime(akd: K.Kvm, adump: SynthDump) -> None:
