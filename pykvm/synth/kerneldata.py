@@ -22,8 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from . import elfwriter as ew
 from ._prng import Rng
 from .cmodel import ByteOrder, LayoutTruth, StructTruth
+from .kernel import SEC_BSS, SynthKernel
 
 MSG_MAGIC = 0x063062
 P_CONTROLT = 0x00002
@@ -1191,3 +1193,42 @@ class PageArena:
     def pages(self) -> list[tuple[int, int, bytes]]:
         """``(va, pa, contents)`` of every page used, by va."""
         return [(va, pa, bytes(buf)) for va, (pa, buf) in sorted(self._pages.items())]
+
+
+def install_kernel_data(
+    kernel: SynthKernel,
+    layout: LayoutTruth,
+    arena: PageArena,
+    place: Callable[[int, bytes], None],
+    *,
+    seed: int,
+    msgbuf_ring_va: int,
+    msgbuf: bytes,
+    cp_time_symbol: bool = False,
+    extra_procs: int = 0,
+) -> KernelDataTruth:
+    """What every machine does with its arena: ``mp_maxcpus`` = MAXCPU of the layout's
+    target, :func:`lay_out_kernel_data` with the kernel's variables, each arena page given
+    to ``place(pa, contents)``, and :attr:`KernelDataTruth.symbols` added to the kernel
+    (``STT_NOTYPE`` in ``.bss``, like the linker-set bounds ``ld`` defines)."""
+    maxcpu = layout.target.maxcpu
+    kernel.mp_maxcpus = maxcpu
+    kernel.set_int("mp_maxcpus", maxcpu)
+    kdata = lay_out_kernel_data(
+        layout,
+        arena,
+        seed=seed,
+        var_address=kernel.var_address,
+        set_var=kernel.set_var,
+        hz=kernel.hz,
+        dumptid=kernel.dumptid,
+        msgbuf_ring_va=msgbuf_ring_va,
+        msgbuf=msgbuf,
+        cp_time_symbol=cp_time_symbol,
+        extra_procs=extra_procs,
+    )
+    for _va, pa, data in arena.pages():
+        place(pa, data)
+    for name, value in kdata.symbols.items():
+        kernel.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
+    return kdata

@@ -55,12 +55,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_AARCH64
-from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
 from ..machine import Level, Machine, RadixTables, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -508,9 +507,6 @@ class Arm64Machine(Machine):
     def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
         """The kernel-data arena at ``kernel_vm_end`` (after every random draw)."""
         k = self.kernel
-        maxcpu = types.target.maxcpu
-        k.mp_maxcpus = maxcpu
-        k.set_int("mp_maxcpus", maxcpu)
         l2 = self.granule.l2_size
         arena_va = self.kernel_vm_end
         self.kdata_va = arena_va
@@ -521,22 +517,11 @@ class Arm64Machine(Machine):
             return pa
 
         arena = PageArena(arena_va, self.granule.entries, self.page_size, map_page)
-        self.kdata = lay_out_kernel_data(
-            types,
-            arena,
-            seed=self.seed,
-            var_address=k.var_address,
-            set_var=k.set_var,
-            hz=k.hz,
-            dumptid=k.dumptid,
-            msgbuf_ring_va=self.msgbuf_va,
-            msgbuf=self.msgbuf,
+        self.kdata = install_kernel_data(
+            k, types, arena, self.place, seed=self.seed,
+            msgbuf_ring_va=self.msgbuf_va, msgbuf=self.msgbuf,
             cp_time_symbol=cp_time_symbol,
         )
-        for _va, pa, data in arena.pages():
-            self.place(pa, data)
-        for name, value in self.kdata.symbols.items():
-            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
         # one invalid L2 entry after the arena's table, then kernel_vm_end
         self.pt.set(arena_va + l2, 2, 0)
         self.kernel_vm_end = arena_va + 2 * l2

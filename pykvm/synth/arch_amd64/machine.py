@@ -54,17 +54,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS64, ELFDATA2LSB, EM_X86_64
-from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
+from ..kernel import SymbolEntry, SynthKernel
 from ..kerneldata import (
     KernelDataTruth,
     PageArena,
     bss_variables,
+    install_kernel_data,
     kernel_data_span,
-    lay_out_kernel_data,
 )
 from ..machine import Machine, boot_messages
 from ..spec import KernelSpec
@@ -594,9 +593,6 @@ class Amd64Machine(Machine):
     def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
         """The kernel-data arena (after every random draw of the default machine)."""
         k = self.kernel
-        maxcpu = types.target.maxcpu
-        k.mp_maxcpus = maxcpu
-        k.set_int("mp_maxcpus", maxcpu)
         arena_va = self.kmem_pt_va + 4 * NBPDR  # the kmem PDE after pt2 (a + 4 <= 511)
         npt = self.kdata_npt
         first = pd_index(self.kmem_pt_va)
@@ -620,23 +616,11 @@ class Amd64Machine(Machine):
             return pa
 
         arena = PageArena(arena_va, NPTEPG * npt, PAGE_SIZE, map_page)
-        self.kdata = lay_out_kernel_data(
-            types,
-            arena,
-            seed=self.seed,
-            var_address=k.var_address,
-            set_var=k.set_var,
-            hz=k.hz,
-            dumptid=k.dumptid,
-            msgbuf_ring_va=DMAP_MIN_ADDRESS + self.msgbuf_pa,
-            msgbuf=self.msgbuf,
-            cp_time_symbol=cp_time_symbol,
-            extra_procs=self.extra_procs,
+        self.kdata = install_kernel_data(
+            k, types, arena, self.place, seed=self.seed,
+            msgbuf_ring_va=DMAP_MIN_ADDRESS + self.msgbuf_pa, msgbuf=self.msgbuf,
+            cp_time_symbol=cp_time_symbol, extra_procs=self.extra_procs,
         )
-        for _va, pa, data in arena.pages():
-            self.place(pa, data)
-        for name, value in self.kdata.symbols.items():
-            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     def _fill_kernel_vars(self) -> None:
         k = self.kernel

@@ -49,12 +49,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS32, ELFDATA2LSB, ELFDATA2MSB, EM_ARM, ByteOrder
-from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -630,9 +629,6 @@ class ArmMachine(Machine):
         boot_end = self._boot_va + self.boot_pages * PAGE_SIZE
         if not boot_end <= KDATA_VA and KDATA_VA + KDATA_PAGES * PAGE_SIZE <= self.kmem_va:
             raise RuntimeError("the kernel-data arena overlaps the boot area or kmem")
-        maxcpu = types.target.maxcpu
-        k.mp_maxcpus = maxcpu
-        k.set_int("mp_maxcpus", maxcpu)
         self.kdata_va = KDATA_VA
 
         def map_page(va: int) -> int:
@@ -641,22 +637,11 @@ class ArmMachine(Machine):
             return pa
 
         arena = PageArena(KDATA_VA, KDATA_PAGES, PAGE_SIZE, map_page)
-        self.kdata = lay_out_kernel_data(
-            types,
-            arena,
-            seed=self.seed,
-            var_address=k.var_address,
-            set_var=k.set_var,
-            hz=k.hz,
-            dumptid=k.dumptid,
-            msgbuf_ring_va=self.msgbuf_va,
-            msgbuf=self.msgbuf,
+        self.kdata = install_kernel_data(
+            k, types, arena, self.place, seed=self.seed,
+            msgbuf_ring_va=self.msgbuf_va, msgbuf=self.msgbuf,
             cp_time_symbol=cp_time_symbol,
         )
-        for _va, pa, data in arena.pages():
-            self.place(pa, data)
-        for name, value in self.kdata.symbols.items():
-            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     # ------------------------------------------------------------------ above KVA
     def _high(self, rng: Rng) -> None:

@@ -70,12 +70,11 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..elfwriter import ELFCLASS32, ELFDATA2LSB, EM_386
-from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
 from ..machine import Machine, boot_messages
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -774,9 +773,6 @@ class I386Machine(Machine):
         """
         lay, pg = self.lay, self.pg
         k = self.kernel
-        maxcpu = types.target.maxcpu
-        k.mp_maxcpus = maxcpu
-        k.set_int("mp_maxcpus", maxcpu)
         arena_va = self.kmem_va + pg.nbpdr
         limit = (lay.kptdi << pg.pdrshift) + lay.nkpt * pg.nbpdr
         assert arena_va + pg.nbpdr <= limit, "the kernel-data arena must be a boot page table"
@@ -789,22 +785,11 @@ class I386Machine(Machine):
             return pa
 
         arena = PageArena(arena_va, pg.nptepg, PAGE_SIZE, map_page)
-        self.kdata = lay_out_kernel_data(
-            types,
-            arena,
-            seed=self.seed,
-            var_address=k.var_address,
-            set_var=k.set_var,
-            hz=k.hz,
-            dumptid=k.dumptid,
-            msgbuf_ring_va=self.msgbuf_va,
-            msgbuf=self.msgbuf,
+        self.kdata = install_kernel_data(
+            k, types, arena, self.place, seed=self.seed,
+            msgbuf_ring_va=self.msgbuf_va, msgbuf=self.msgbuf,
             cp_time_symbol=cp_time_symbol,
         )
-        for _va, pa, data in arena.pages():
-            self.place(pa, data)
-        for name, value in self.kdata.symbols.items():
-            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     # ------------------------------------------------------------------ leaves
     def table_entries(self, pa: int) -> tuple[int, ...]:

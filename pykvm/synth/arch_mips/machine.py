@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
-from ..kernel import SEC_BSS, SymbolEntry, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kernel import SymbolEntry, SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
 from ..machine import Machine, boot_messages, spread_ranges
 from ..spec import KernelSpec
 from ..truth import VM_PROT_EXECUTE, VM_PROT_READ, VM_PROT_WRITE
@@ -642,9 +642,6 @@ class MipsMachine(Machine):
     def _build_kdata(self, types: LayoutTruth, cp_time_symbol: bool) -> None:
         """The kernel-data arena (after every random draw of the default machine)."""
         k = self.kernel
-        maxcpu = types.target.maxcpu
-        k.mp_maxcpus = maxcpu
-        k.set_int("mp_maxcpus", maxcpu)
         arena_va = self._grow_page_table()
         self.kdata_va = arena_va
         first_slot = (arena_va - self.vm_min) // PAGE_SIZE
@@ -655,22 +652,11 @@ class MipsMachine(Machine):
             return pa
 
         arena = PageArena(arena_va, self.abi.npte_pg, PAGE_SIZE, map_page)
-        self.kdata = lay_out_kernel_data(
-            types,
-            arena,
-            seed=self.seed,
-            var_address=k.var_address,
-            set_var=k.set_var,
-            hz=k.hz,
-            dumptid=k.dumptid,
-            msgbuf_ring_va=self.abi.direct(self.msgbuf_pa),
-            msgbuf=self.msgbuf,
+        self.kdata = install_kernel_data(
+            k, types, arena, self.place, seed=self.seed,
+            msgbuf_ring_va=self.abi.direct(self.msgbuf_pa), msgbuf=self.msgbuf,
             cp_time_symbol=cp_time_symbol,
         )
-        for _va, pa, data in arena.pages():
-            self.place(pa, data)
-        for name, value in self.kdata.symbols.items():
-            k.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
 
     def _fill_kernel_vars(self) -> None:
         abi = self.abi

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .. import elfwriter as ew
 from .._prng import Rng
 from ..cmodel import LayoutTruth
-from ..kernel import SEC_BSS, SynthKernel
-from ..kerneldata import KernelDataTruth, PageArena, bss_variables, lay_out_kernel_data
+from ..kernel import SynthKernel
+from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
 from ..kerneltypes import ERAS
 from ..spec import KernelSpec
 
@@ -84,29 +83,13 @@ def build_kernel_data(
     ``mp_maxcpus`` to the target's MAXCPU and adds the layout's extra symbols (linker-set
     bounds) to ``kernel`` as ``STT_NOTYPE`` symbols in ``.bss``, as the amd64 machine does.
     """
-    maxcpu = types.target.maxcpu
-    kernel.mp_maxcpus = maxcpu
-    kernel.set_int("mp_maxcpus", maxcpu)
     arena = PageArena(base, KDATA_PAGES, page_size, map_page)
-    kdata = lay_out_kernel_data(
-        types,
-        arena,
-        seed=seed,
-        var_address=kernel.var_address,
-        set_var=kernel.set_var,
-        hz=kernel.hz,
-        dumptid=kernel.dumptid,
-        msgbuf_ring_va=msgbuf_ring_va,
-        msgbuf=msgbuf,
-        cp_time_symbol=cp_time_symbol,
+    kdata = install_kernel_data(
+        kernel, types, arena, place, seed=seed, msgbuf_ring_va=msgbuf_ring_va,
+        msgbuf=msgbuf, cp_time_symbol=cp_time_symbol,
     )
-    vas: list[int] = []
-    for va, pa, data in arena.pages():
-        place(pa, data)
-        vas.append(va)
+    vas = [va for va, _pa, _data in arena.pages()]
     assert vas == [base + i * page_size for i in range(len(vas))], "arena pages not contiguous"
-    for name, value in kdata.symbols.items():
-        kernel.add_symbol(name, value, shndx=SEC_BSS, type=ew.STT_NOTYPE)
     return kdata, vas
 
 
