@@ -3,8 +3,11 @@
 ``kvm_getenvv``; kernel-data.md 1 and 2).
 
 Records are :class:`KinfoProc` (the ``struct kinfo_proc`` fields the dump path sets,
-kernel-data.md 1.6, with libkvm's names minus ``ki_``).  The byte packing of
-``struct kinfo_proc`` (section 10) is not implemented yet.
+kernel-data.md 1.6, with libkvm's names minus ``ki_``);
+:func:`pykvm.abi.kinfo_proc.records_bytes` packs them into the ``struct kinfo_proc``
+array libkvm hands out, in the dump's ABI.  ``extra["tdname_raw"]`` holds the raw
+``ki_tdname`` array when an earlier thread's longer name survives after the NUL (quirk 6
+of 1.9), which the packer writes; ``tdname`` itself is always the clean name.
 
 pykvm deviation: a process or thread list that loops back on itself ends in a
 :class:`~pykvm.errors.KvmError` (``allproc corrupt: ...``) in both modes; libkvm would
