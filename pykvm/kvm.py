@@ -63,6 +63,8 @@ from .image.elf import KernelImage
 if TYPE_CHECKING:
     from .image.dwarf import DwarfFile
     from .image.layout import KernelTypes, StructView
+    from .kernel.procs import KinfoProc
+    from .kernel.swap import KvmSwap
     from .kernel.vnet import VnetInfo
 
 U64 = (1 << 64) - 1
@@ -828,6 +830,80 @@ class Kvm:
                 return 0 if stop.value is False else 1
             if not cb(page):
                 return 0
+
+    # -- kernel-data calls (pykvm.kernel; imported when first used) --------------------
+    def getprocs(self, op: int, arg: int = 0, *, strict: bool = False) -> list[KinfoProc]:
+        """``kvm_getprocs``: :func:`pykvm.kernel.procs.getprocs` on this descriptor."""
+        from .kernel import procs
+
+        return procs.getprocs(self, op, arg, strict=strict)
+
+    def getargv(self, kp: KinfoProc, nchr: int = 0, *, pargs: bool = False) -> list[bytes]:
+        """``kvm_getargv``: :func:`pykvm.kernel.procs.getargv`."""
+        from .kernel import procs
+
+        return procs.getargv(self, kp, nchr, pargs=pargs)
+
+    def getenvv(self, kp: KinfoProc, nchr: int = 0) -> list[bytes]:
+        """``kvm_getenvv``: :func:`pykvm.kernel.procs.getenvv`."""
+        from .kernel import procs
+
+        return procs.getenvv(self, kp, nchr)
+
+    def getloadavg(self, nelem: int = 3, *, strict: bool = False) -> list[float]:
+        """``kvm_getloadavg``: :func:`pykvm.kernel.loadavg.getloadavg`."""
+        from .kernel import loadavg
+
+        return loadavg.getloadavg(self, nelem, strict=strict)
+
+    def getcptime(self, *, strict: bool = False) -> list[int]:
+        """``kvm_getcptime``: :func:`pykvm.kernel.cptime.getcptime`."""
+        from .kernel import cptime
+
+        return cptime.getcptime(self, strict=strict)
+
+    def getswapinfo(self, maxswap: int, flags: int = 0, *,
+                    strict: bool = False) -> list[KvmSwap]:
+        """``kvm_getswapinfo``: :func:`pykvm.kernel.swap.getswapinfo`."""
+        from .kernel import swap
+
+        return swap.getswapinfo(self, maxswap, flags, strict=strict)
+
+    def getmaxcpu(self, *, strict: bool = False) -> int:
+        """``kvm_getmaxcpu``: :func:`pykvm.kernel.pcpu.getmaxcpu`."""
+        from .kernel import pcpu
+
+        return pcpu.getmaxcpu(self, strict=strict)
+
+    def getncpus(self, *, strict: bool = False) -> int:
+        """``kvm_getncpus``: :func:`pykvm.kernel.pcpu.getncpus`."""
+        from .kernel import pcpu
+
+        return pcpu.getncpus(self, strict=strict)
+
+    def getpcpu(self, cpu: int, *, strict: bool = False) -> bytes | None:
+        """``kvm_getpcpu``: :func:`pykvm.kernel.pcpu.getpcpu` (the ``struct pcpu`` bytes)."""
+        from .kernel import pcpu
+
+        return pcpu.getpcpu(self, cpu, strict=strict)
+
+    def dpcpu_setcpu(self, cpu: int, *, strict: bool = False) -> int:
+        """``kvm_dpcpu_setcpu``: :func:`pykvm.kernel.pcpu.dpcpu_setcpu`."""
+        from .kernel import pcpu
+
+        return pcpu.dpcpu_setcpu(self, cpu, strict=strict)
+
+    def read_zpcpu(self, base: int, size: int, cpu: int, *, strict: bool = False) -> bytes:
+        """``kvm_read_zpcpu``: :func:`pykvm.kernel.pcpu.read_zpcpu`."""
+        from .kernel import pcpu
+
+        return pcpu.read_zpcpu(self, base, size, cpu, strict=strict)
+
+    def counter_u64_fetch(self, base: int, *, strict: bool = False) -> int:
+        """``kvm_counter_u64_fetch``: :func:`pykvm.kernel.pcpu.counter_u64_fetch`."""
+        from .kernel import pcpu
+
+        return pcpu.counter_u64_fetch(self, base, strict=strict)
 
 
 class _QuietReader:
