@@ -8,7 +8,7 @@ Subcommands::
     pykvm read  KERNEL CORE ADDR|SYMBOL[+OFF] LEN [--raw | --json]
     pykvm pages KERNEL CORE [--limit N] [--json]
     pykvm types KERNEL [STRUCT] [--debug FILE]... [--core CORE] [--json]
-    pykvm ps       KERNEL CORE [--threads] [--debug FILE]... [--json]
+    pykvm ps       KERNEL CORE [--threads] [--args] [--debug FILE]... [--json]
     pykvm swapinfo KERNEL CORE [-h] [--json]
     pykvm loadavg  KERNEL CORE [--json]
     pykvm cptime   KERNEL CORE [--json]
@@ -220,10 +220,14 @@ def _add_kdata_parsers(sub: Any, files: argparse.ArgumentParser,
         help="list the processes (kvm_getprocs), like 'ps -axl'",
         description="List the dump's processes as 'ps -axl' does: UID PID PPID CPU PRI NI "
         "VSZ RSS MWCHAN STAT TT TIME COMMAND.  PRI is the raw pri_level, CPU the last CPU, "
-        "TT the tty's device number (or -).",
+        "TT the controlling terminal's name from the dump as ps shows it (3 for pts/3, - "
+        "without one).",
     )
     p_ps.add_argument("--threads", action="store_true",
                       help="one line per thread (KERN_PROC_INC_THREAD)")
+    p_ps.add_argument("--args", action="store_true",
+                      help="COMMAND from the kernel's cached arguments (p_args) where it "
+                      "kept them (a pykvm extension: libkvm reads no arguments from a dump)")
     p_ps.add_argument("--debug", metavar="FILE", action="append", default=[],
                       help="a separate debug file (kernel.debug) with DWARF; repeatable")
     p_swap = sub.add_parser(
@@ -483,14 +487,26 @@ def proc_doc(kp: Any, page_size: int) -> Doc:
     }
 
 
-def collect_ps(kd: pykvm.Kvm, threads: bool) -> Doc:
-    """``kvm_getprocs(KERN_PROC_PROC)`` (with threads: ``| KERN_PROC_INC_THREAD``)."""
-    from pykvm.kernel.procs import getprocs
+def collect_ps(kd: pykvm.Kvm, threads: bool, with_args: bool = False) -> Doc:
+    """``kvm_getprocs(KERN_PROC_PROC)`` (with threads: ``| KERN_PROC_INC_THREAD``);
+    ``with_args`` adds each process's arguments from the kernel's ``p_args`` cache
+    (``args``: a list of strings, or None where the kernel kept none)."""
+    from pykvm.kernel.procs import getargv, getprocs
 
     op = KERN_PROC_PROC | (KERN_PROC_INC_THREAD if threads else 0)
     page_size = int(kd.info().page_size)
-    return {"threads": threads,
-            "procs": [proc_doc(kp, page_size) for kp in getprocs(kd, op)]}
+    docs = []
+    for kp in getprocs(kd, op):
+        doc = proc_doc(kp, page_size)
+        if with_args:
+            try:
+                argv = getargv(kd, kp, pargs=True)
+            except pykvm.KvmError:
+                argv = None
+            doc["args"] = None if argv is None else [
+                a.decode("utf-8", "replace") for a in argv]
+        docs.append(doc)
+    return {"threads": threads, "procs": docs}
 
 
 def collect_swapinfo(kd: pykvm.Kvm) -> Doc:
@@ -721,6 +737,8 @@ def format_ps(doc: Doc) -> list[str]:
     rows: list[list[str]] = []
     for p in doc["procs"]:
         command = p["command"]
+        if p.get("args"):  # --args: the kernel's cached argument strings
+            command = " ".join(p["args"])
         if doc["threads"] and p["thread"] and p["thread"] != command:
             command = f"{command}/{p['thread']}"
         tty = tname(p.get("ttyname"), p.get("ctty", True)) if p.get("ttyname") else (
@@ -964,7 +982,7 @@ def _kdata_command(args: argparse.Namespace, out: Output, collect: Any,
 
 
 def cmd_ps(args: argparse.Namespace, out: Output) -> int:
-    return _kdata_command(args, out, lambda kd: collect_ps(kd, args.threads),
+    return _kdata_command(args, out, lambda kd: collect_ps(kd, args.threads, args.args),
                           lambda doc, kd: format_ps(doc))
 
 

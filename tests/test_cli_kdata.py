@@ -265,3 +265,19 @@ def test_non_native_dumps(capsys: pytest.CaptureFixture[str], tmp_path: Path, ar
     assert (status, err) == (0, "")
     assert [line.split("  ")[0] for line in out.splitlines()[1:-1]] == [
         s.name if s.name.startswith("[") else "/dev/" + s.name for s in kdata.swap]
+
+
+def test_ps_args(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--args``: COMMAND from the kernel's ``p_args`` where it kept them."""
+    d = synth.build_amd64(tmp_path, seed=SEED, fmt="minidump-v3", types="ctf-v3",
+                          small_kva=True, extra_procs=6)
+    kdata = d.truth.kernel_data
+    doc = json_of(capsys, "ps", *files(d), "--args")
+    want = [None if p.args is None else list(p.args) for p in kdata.procs]
+    assert [r["args"] for r in doc["procs"]] == want
+    assert any(w for w in want) and None in want
+    status, out, err = run(capsys, "ps", *files(d), "--args")
+    assert (status, err) == (0, "")
+    for line, proc in zip(out.splitlines()[1:], kdata.procs, strict=True):
+        tail = " ".join(proc.args) if proc.args else proc.comm[:COMMLEN]
+        assert line.endswith(" " + tail)
