@@ -55,7 +55,7 @@ from ..constants import (
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KdContext, KvmPage
+from .base import HeaderField, HeaderLayout, KdContext, KvmPage, MinidumpBackend
 
 U64 = (1 << 64) - 1
 
@@ -122,7 +122,7 @@ def host_is(machines: tuple[str, ...], ehdr: Ehdr) -> bool:
     return host_machine() in machines and ehdr.endian == host_endian
 
 
-class L3ArrayMinidump(Backend):
+class L3ArrayMinidump(MinidumpBackend):
     """A minidump whose page-table section is a flat array of L3 entries from kernbase.
 
     Shared by kvm_minidump_aarch64.c and kvm_minidump_riscv.c, which differ
@@ -203,6 +203,7 @@ class L3ArrayMinidump(Backend):
         self.hdr = h
         self._version = version
         self.page_size = ps
+        self.header_page_size = ps  # the message buffer follows the header page
         self.l3_shift = l3_shift
         self._pmask = ps - 1
         self.msgbufsize: int = h["msgbufsize"]
@@ -307,17 +308,6 @@ class L3ArrayMinidump(Backend):
                           self.dmap_alias(pa), self.entry_to_prot(entry), find(pa), ps)
 
     # -- information -----------------------------------------------------------------
-    def version(self) -> int | None:
-        """The minidump header version."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(self.page_size, self.msgbufsize)
 
 
 class Aarch64Minidump(L3ArrayMinidump):

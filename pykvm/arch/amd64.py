@@ -34,7 +34,7 @@ from ..core.elfcore import Phdr, pa2off, read_core_phdrs
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KvmPage
+from .base import Backend, HeaderField, HeaderLayout, KvmPage, MinidumpBackend
 
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
@@ -96,8 +96,10 @@ def magic_matches(field: bytes, magic: bytes) -> bool:
     return field[: len(magic) + 1] == magic + b"\0"
 
 
-class Amd64Minidump(Backend):
+class Amd64Minidump(MinidumpBackend):
     """kvm_minidump_amd64.c: header versions 1, 2 and 3."""
+
+    header_page_size = PAGE_SIZE
 
     arch = "amd64"
     fmt = "minidump"
@@ -292,17 +294,6 @@ class Amd64Minidump(Backend):
                 break
             yield page(pa, 0, dva, VM_PROT_READ | VM_PROT_WRITE, PAGE_SIZE)
 
-    def version(self) -> int | None:
-        """The minidump header version (1, 2 or 3)."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(PAGE_SIZE, self.msgbufsize)
 
 
 class Amd64ElfCore(Backend):

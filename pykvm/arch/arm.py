@@ -85,7 +85,7 @@ from ..core.elfcore import Phdr, read_core_phdrs
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KvmPage
+from .base import Backend, HeaderField, HeaderLayout, KvmPage, MinidumpBackend
 
 # kvm_arm.h
 ARM_PAGE_SHIFT = 12
@@ -236,8 +236,10 @@ def page_data_offset(core: CoreFile, pte_off: int, ptesize: int, npages: int) ->
     return unpadded
 
 
-class ArmMinidump(Backend):
+class ArmMinidump(MinidumpBackend):
     """kvm_minidump_arm.c: header versions 1 and 2, MMU formats V4 and V6."""
+
+    header_page_size = ARM_PAGE_SIZE
 
     arch = "arm"
     fmt = "minidump"
@@ -359,17 +361,6 @@ class ArmMinidump(Backend):
             yield KvmPage(LIBKVM_WALK_PAGES_VERSION, pa, va, 0, entry_to_prot(pte, v4),
                           pages.find(pa), ARM_PAGE_SIZE)
 
-    def version(self) -> int | None:
-        """The minidump header version (1 or 2)."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(ARM_PAGE_SIZE, self.msgbufsize)
 
 
 class ArmElfCore(Backend):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from ..core.corefile import CoreFile
+from ..core.minidump import SparsePages
 from ..image.elf import Ehdr, KernelImage
 
 
@@ -144,3 +145,26 @@ class Backend:
         page, unaligned relocations).
         """
         return True
+
+
+class MinidumpBackend(Backend):
+    """What every minidump reader shares: the header version it accepted, the pages its
+    bitmap marks and the message buffer, which ``minidumpsys`` writes right after the
+    header page (``header_page_size`` bytes; the dump's page size)."""
+
+    header_page_size: int = 4096
+    _version: int | None = None
+    pages: SparsePages
+    msgbufsize: int = 0
+
+    def version(self) -> int | None:
+        """The minidump header version."""
+        return self._version
+
+    def dumped_pages(self) -> int:
+        """Bits set in the dump bitmap."""
+        return self.pages.npages
+
+    def msgbuf(self) -> bytes:
+        """The ``msgbufsize`` bytes after the header page."""
+        return self.kd.core.pread(self.header_page_size, self.msgbufsize)

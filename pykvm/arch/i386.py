@@ -48,7 +48,7 @@ from ..core.elfcore import Phdr, read_core_phdrs
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KvmPage
+from .base import Backend, HeaderField, HeaderLayout, KvmPage, MinidumpBackend
 
 # kvm_i386.h
 PAGE_SHIFT = 12
@@ -157,8 +157,10 @@ def le_array(data: bytes, width: int) -> array[int]:
     return out
 
 
-class I386Minidump(Backend):
+class I386Minidump(MinidumpBackend):
     """kvm_minidump_i386.c: header versions 1 and 2, PAE (8-byte) or non-PAE PTEs."""
+
+    header_page_size = PAGE_SIZE
 
     arch = "i386"
     fmt = "minidump"
@@ -257,17 +259,6 @@ class I386Minidump(Backend):
             yield KvmPage(LIBKVM_WALK_PAGES_VERSION, pa, kernbase + (idx << PAGE_SHIFT), 0,
                           entry_to_prot(pte), find(pa), PAGE_SIZE)
 
-    def version(self) -> int | None:
-        """The minidump header version (1 or 2)."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(PAGE_SIZE, self.msgbufsize)
 
 
 class I386ElfCore(Backend):

@@ -48,7 +48,7 @@ from ..constants import (
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KvmPage
+from .base import HeaderField, HeaderLayout, KvmPage, MinidumpBackend
 
 # kvm_mips.h
 MIPS_PAGE_SHIFT = 12
@@ -145,8 +145,10 @@ def c_int(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-class MipsMinidump(Backend):
+class MipsMinidump(MinidumpBackend):
     """kvm_minidump_mips.c: header versions 1 and 2, 32- and 64-bit PTEs."""
+
+    header_page_size = MIPS_PAGE_SIZE
 
     arch = "mips"
     fmt = "minidump"
@@ -289,14 +291,3 @@ class MipsMinidump(Backend):
             va = (kernbase + (idx << MIPS_PAGE_SHIFT)) & U64
             yield KvmPage(LIBKVM_WALK_PAGES_VERSION, pa, va, 0, prot, find(pa), MIPS_PAGE_SIZE)
 
-    def version(self) -> int | None:
-        """The minidump header version (1 or 2)."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(MIPS_PAGE_SIZE, self.msgbufsize)

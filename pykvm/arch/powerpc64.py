@@ -78,7 +78,7 @@ from ..constants import (
 from ..core.minidump import SparsePages, init_sparse, read_pmap, round_page
 from ..errors import FormatError
 from ..image.elf import Ehdr, host_machine
-from .base import Backend, HeaderField, HeaderLayout, KvmPage
+from .base import HeaderField, HeaderLayout, KvmPage, MinidumpBackend
 from .powerpc import (
     ELF64_EHDR,
     ELF64_PHDR,
@@ -685,8 +685,10 @@ class RadixMmu(_Mmu):
         return 2 if leaves else 1
 
 
-class Powerpc64Minidump(Backend):
+class Powerpc64Minidump(MinidumpBackend):
     """kvm_minidump_powerpc64.c: header versions 1 and 2, HPT and radix MMUs."""
+
+    header_page_size = PPC64_PAGE_SIZE
 
     arch = "powerpc64"
     fmt = "minidump"
@@ -778,17 +780,6 @@ class Powerpc64Minidump(Backend):
         """``_powerpc64_kerndisp``: ``startkernel - PPC64_KERNBASE`` as a signed value."""
         return to_signed64(self.hdr["startkernel"] - PPC64_KERNBASE)
 
-    def version(self) -> int | None:
-        """The minidump header version (1 or 2)."""
-        return self._version
-
-    def dumped_pages(self) -> int:
-        """Bits set in the dump bitmap."""
-        return self.pages.npages
-
-    def msgbuf(self) -> bytes:
-        """The ``msgbufsize`` bytes after the header page."""
-        return self.kd.core.pread(PPC64_PAGE_SIZE, self.msgbufsize)
 
 
 __all__ = ["Powerpc64ElfCore", "Powerpc64Minidump", "Powerpc64leElfCore"]
