@@ -470,7 +470,7 @@ MSGBUF_NO_SYMBOL = "unable to find msgbufp"
 MSGBUF_READ_PTR = "cannot read msgbufp"
 MSGBUF_READ = "cannot read the message buffer at %p"
 MSGBUF_BAD_MAGIC = "message buffer magic 0x%x is not 0x63062: the buffer is unusable"
-MSGBUF_BAD_SIZE = "message buffer size %d is not usable"
+MSGBUF_BAD_SIZE = "message buffer size %u is not usable"
 # VNET (lib/libkvm/kvm_vnet.c: _kvm_vnet_selectpid; kernel-data.md 7.1, Appendix A)
 VNET_SEL_DUMPTID = "_kvm_vnet_selectpid: dumptid"
 VNET_SEL_PROC = "_kvm_vnet_selectpid: proc"
