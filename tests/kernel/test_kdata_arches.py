@@ -246,3 +246,27 @@ def test_strict_non_native(akd: K.Kvm) -> None:
             call()
         assert str(exc.value) == text
         assert akd.geterr() == text
+
+
+def test_vnet(akd: K.Kvm, adump: SynthDump) -> None:
+    """VIMAGE kernels (era 12+): a name nlist cannot find is relocated into vnet0's copy
+    of ``set_vnet`` (proc0 -> prison0 -> vnet0 on a dump), in the dump's word size; other
+    stacks are selectable by jail."""
+    t = kdata(adump)
+    v = t.vnet
+    if v is None:
+        assert int(t.era) < 12
+        assert akd.nlist2(["_synth_ifcnt"]).missing == 1
+        return
+    mask = (1 << (8 * t.layout.target.ptr_size)) - 1
+    for name in ("synth_ifcnt", "synth_table"):
+        addr, size = v.entries["vnet_entry_" + name]
+        e = akd.nlist2(["_" + name]).entries[0]
+        assert e.value == (addr + v.vnet(v.vnet0).data_base) & mask
+        assert akd.read2(e.value, size) == v.vnet(v.vnet0).data["vnet_entry_" + name]
+    assert akd.vnet_current == v.vnet0
+    jail = next(inst for inst in v.vnets if v.jail_id in inst.jids)
+    assert akd.vnet_select(jid=v.jail_id) == jail.addr
+    e = akd.nlist2(["_synth_table"]).entries[0]
+    size = v.entries["vnet_entry_synth_table"][1]
+    assert akd.read2(e.value, size) == jail.data["vnet_entry_synth_table"]
