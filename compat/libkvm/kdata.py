@@ -233,7 +233,8 @@ def kvm_counter_u64_fetch(kd: Any, base: Any) -> int:
 #: texts of kvm_getprocs' early failures, which leave ``*cnt`` untouched; a failure of
 #: the list walk (kvm_deadprocs) sets ``*cnt`` to 0 (kvm_proc.c: kvm_getprocs)
 _EARLY = re.compile(r"cannot read procs from non-native core|.*: no such symbol"
-                    r"|can't read (?:nprocs|ticks|hz|cpu_tick_frequency)", re.S)
+                    r"|can't read (?:nprocs|ticks|hz|cpu_tick_frequency)"
+                    r"|can't allocate \d+ bytes: .*", re.S)
 
 
 def _store_cnt(cnt: Any, value: int) -> None:

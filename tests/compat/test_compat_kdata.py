@@ -411,3 +411,23 @@ def test_ps_program(run: Run, dumps: dict[str, SynthDump]) -> None:
         lines.append("load averages: " + ", ".join(f"{v / t.fscale:.2f}" for v in t.ldavg))
         assert proc.stdout == "\n".join(lines) + "\n"
         assert proc.stderr == ""
+
+
+def test_getprocs_negative_nprocs(dump: SynthDump, tmp_path: Path) -> None:
+    """``nprocs`` = -1: libkvm's ``_kvm_malloc(nprocs * sizeof(struct kinfo_proc))``
+    fails; NULL, the allocator's text, ``*cnt`` untouched."""
+    core = tmp_path / "vmcore"
+    core.write_bytes(dump.core.read_bytes())
+    with pykvm.open2(dump.kernel, dump.core) as k:
+        assert k.backend is not None
+        off, _n = k.backend.kvatop(k.nlist2(["_nprocs"]).entries[0].value)
+    with core.open("r+b") as f:
+        f.seek(off)
+        f.write(b"\xff\xff\xff\xff")
+    h = libkvm.kvm_openfiles(str(dump.kernel), str(core), None, 0, None)
+    c = ctypes.c_int(-7)
+    assert libkvm.kvm_getprocs(h, KERN_PROC_PROC, 0, ctypes.byref(c)) is None
+    size = (-1 * 1088) % (1 << 64)
+    assert libkvm.kvm_geterr(h) == f"can't allocate {size} bytes: Cannot allocate memory"
+    assert c.value == -7
+    libkvm.kvm_close(h)
