@@ -35,6 +35,10 @@ class KvmError(Exception):
     more specific ones are kept here for Python callers).
     """
 
+    #: what a call had already stored in the caller's buffer when libkvm gave up (the
+    #: per-CPU sums of ``kvm_getcptime``, the rows of ``kvm_getswapinfo``), else None
+    partial: object = None
+
     def __init__(self, message: str, chain: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message

@@ -87,11 +87,17 @@ def kvm_getcptime(kd: Any, cp_time: Any) -> int:
     k = _calls._kvm(kd, "kvm_getcptime")
     try:
         values = cptime.getcptime(k, strict=True)
-    except KvmError:
+    except KvmError as exc:
+        if isinstance(exc.partial, list):  # zeroed, then the CPUs summed before the failure
+            _store_longs(cp_time, exc.partial)
         return -1
+    _store_longs(cp_time, values)
+    return 0
+
+
+def _store_longs(cp_time: Any, values: list[int]) -> None:
     longs = (ctypes.c_long * CPUSTATES)(*(ctypes.c_long(v).value for v in values))
     _cargs.store(cp_time, bytes(longs), "cp_time")
-    return 0
 
 
 # ---------------------------------------------------------------- kvm_getswapinfo
@@ -109,7 +115,10 @@ def kvm_getswapinfo(kd: Any, swap_ary: Any, swap_max: Any, flags: Any) -> int:
     smax = _c_int(swap_max, "swap_max")
     try:
         rows = swap.getswapinfo(k, smax, _c_int(flags, "flags"), strict=True)
-    except KvmError:
+    except KvmError as exc:
+        if isinstance(exc.partial, list) and exc.partial:  # rows stored before the failure
+            _cargs.store(swap_ary, b"".join(r.pack(sys.byteorder) for r in exc.partial),
+                         "swap_ary")
         return -1
     if not rows:
         i = ctypes.c_int(smax - 1).value

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from .. import errors as E
 from ..constants import CPUSTATES
+from ..errors import KvmError
 from ._common import (
     byteorder,
     check_native,
@@ -46,11 +47,19 @@ def getcptime(kd: Kvm, *, strict: bool = False) -> list[int]:
     maxcpu = getmaxcpu(kd, strict=strict)
     total = [0] * CPUSTATES
     lmask = (1 << (8 * lsize)) - 1
+    half = 1 << (8 * lsize - 1)
+
+    def signed() -> list[int]:
+        return [v - (1 << (8 * lsize)) if v >= half else v for v in total]
+
     for cpu in range(maxcpu):
-        view = pcpu_view(kd, cpu, strict=strict)
+        try:
+            view = pcpu_view(kd, cpu, strict=strict)
+        except KvmError as exc:
+            exc.partial = signed()  # libkvm zeroed cp_time, then added the CPUs before
+            raise
         if view is None:
             continue
         for k, v in enumerate(tuple(view.pc_cp_time)[:CPUSTATES]):
             total[k] = (total[k] + int(v)) & lmask
-    half = 1 << (8 * lsize - 1)
-    return [v - (1 << (8 * lsize)) if v >= half else v for v in total]
+    return signed()

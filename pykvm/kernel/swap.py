@@ -148,11 +148,15 @@ def getswapinfo(kd: Kvm, maxswap: int, flags: int = 0, *,
     seen: set[int] = set()
     while sp != 0:
         if sp in seen or n >= MAX_SWAP_DEVICES:
-            raise fail(kd, E.cformat(E.SWAP_CYCLE, MAX_SWAP_DEVICES))
+            err = fail(kd, E.cformat(E.SWAP_CYCLE, MAX_SWAP_DEVICES))
+            err.partial = list(rows)
+            raise err
         seen.add(sp)
         sw = struct_at(kd, "swdevt", sp)
         if sw is None:
-            raise fail(kd, E.SWAP_READ_SWINFO)
+            err = fail(kd, E.SWAP_READ_SWINFO)
+            err.partial = list(rows)  # the rows libkvm had already stored in swap_ary
+            raise err
         ttl = _cint(int(sw.sw_nblks) - dmmax)
         used = _cint(int(sw.sw_used))
         if n < maxswap - 1:

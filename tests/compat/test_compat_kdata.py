@@ -413,21 +413,70 @@ def test_ps_program(run: Run, dumps: dict[str, SynthDump]) -> None:
         assert proc.stderr == ""
 
 
-def test_getprocs_negative_nprocs(dump: SynthDump, tmp_path: Path) -> None:
-    """``nprocs`` = -1: libkvm's ``_kvm_malloc(nprocs * sizeof(struct kinfo_proc))``
-    fails; NULL, the allocator's text, ``*cnt`` untouched."""
+def _patched(dump: SynthDump, tmp_path: Path, patches: Mapping[int, bytes]) -> Path:
+    """A copy of the dump's core with ``bytes`` written at each kernel address."""
     core = tmp_path / "vmcore"
     core.write_bytes(dump.core.read_bytes())
     with pykvm.open2(dump.kernel, dump.core) as k:
         assert k.backend is not None
-        off, _n = k.backend.kvatop(k.nlist2(["_nprocs"]).entries[0].value)
+        where = [(k.backend.kvatop(va)[0], data) for va, data in patches.items()]
     with core.open("r+b") as f:
-        f.seek(off)
-        f.write(b"\xff\xff\xff\xff")
+        for off, data in where:
+            f.seek(off)
+            f.write(data)
+    return core
+
+
+def _sym(dump: SynthDump, name: str) -> int:
+    with pykvm.open2(dump.kernel, dump.core) as k:
+        return k.nlist2(["_" + name]).entries[0].value
+
+
+def test_getprocs_negative_nprocs(dump: SynthDump, tmp_path: Path) -> None:
+    """``nprocs`` = -1: libkvm's ``_kvm_malloc(nprocs * sizeof(struct kinfo_proc))``
+    fails; NULL, the allocator's text, ``*cnt`` untouched."""
+    core = _patched(dump, tmp_path, {_sym(dump, "nprocs"): b"\xff\xff\xff\xff"})
     h = libkvm.kvm_openfiles(str(dump.kernel), str(core), None, 0, None)
     c = ctypes.c_int(-7)
     assert libkvm.kvm_getprocs(h, KERN_PROC_PROC, 0, ctypes.byref(c)) is None
     size = (-1 * 1088) % (1 << 64)
     assert libkvm.kvm_geterr(h) == f"can't allocate {size} bytes: Cannot allocate memory"
     assert c.value == -7
+    libkvm.kvm_close(h)
+
+
+def test_cptime_partial_sums(dump: SynthDump, tmp_path: Path) -> None:
+    """A CPU whose ``struct pcpu`` cannot be read: -1, and ``cp_time`` holds what libkvm
+    had stored (zeroed, then the sums of the CPUs before it)."""
+    t = truth(dump)
+    slot = _sym(dump, "cpuid_to_pcpu") + 8 * 1
+    core = _patched(dump, tmp_path, {slot: struct.pack("<Q", UNMAPPED)})
+    h = libkvm.kvm_openfiles(str(dump.kernel), str(core), None, 0, None)
+    buf = (ctypes.c_long * 5)(*([-1] * 5))
+    assert libkvm.kvm_getcptime(h, buf) == -1
+    assert libkvm.kvm_geterr(h) == "unable to read per-CPU data"
+    assert list(buf) == list(t.cp_time[0])
+    libkvm.kvm_close(h)
+
+
+def test_swapinfo_partial_rows(dumps: Mapping[str, SynthDump], tmp_path: Path) -> None:
+    """A ``struct swdevt`` that cannot be read: -1, and the rows before it are stored
+    (kvm_getswapinfo_kvm fills ``swap_ary`` as it walks)."""
+    d = dumps["11"]  # has dmmax, which libkvm needs
+    t = truth(d)
+    assert len(t.swap) >= 2
+    lt = d.truth.type_layout
+    assert lt is not None
+    nxt = t.swap[0].addr + lt.structs["swdevt"].member("sw_list.tqe_next").offset
+    core = _patched(d, tmp_path, {nxt: struct.pack("<Q", UNMAPPED)})
+    h = libkvm.kvm_openfiles(str(d.kernel), str(core), None, 0, None)
+    ary = (libkvm.KvmSwap * 8)()
+    for r in ary:
+        r.ksw_used = 77
+    assert libkvm.kvm_getswapinfo(h, ary, 8, 0) == -1
+    assert libkvm.kvm_geterr(h) == "cannot read swinfo"
+    dmmax = t.dmmax
+    assert dmmax is not None
+    assert (ary[0].ksw_used, ary[0].ksw_total) == (t.swap[0].used, t.swap[0].nblks - dmmax)
+    assert [r.ksw_used for r in ary[1:]] == [77] * 7  # nothing stored past the failure
     libkvm.kvm_close(h)

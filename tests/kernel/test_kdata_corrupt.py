@@ -11,7 +11,7 @@ from kdata_helpers import UNMAPPED, build, kdata, le, member_va, open_dump, patc
 from pykvm import kvm as K
 from pykvm.constants import KERN_PROC_ALL, KERN_PROC_PID, KERN_PROC_PROC
 from pykvm.errors import KvmError
-from pykvm.kernel import msgbuf, pcpu, procs, swap
+from pykvm.kernel import cptime, msgbuf, pcpu, procs, swap
 from pykvm.synth import SynthDump
 
 
@@ -113,5 +113,21 @@ def test_wild_swdevt(base: SynthDump, tmp_path: Path) -> None:
     sw = kdata(base).swap
     va = member_va(base, "swdevt", sw[0].addr, "sw_list.tqe_next")
     with _open(base, tmp_path, [(va, le(UNMAPPED))]) as kd:
-        with pytest.raises(KvmError, match="^cannot read swinfo$"):
+        with pytest.raises(KvmError, match="^cannot read swinfo$") as exc:
             swap.getswapinfo(kd, 8)
+        # what libkvm had stored in swap_ary: the first device's row
+        assert isinstance(exc.value.partial, list)
+        assert [(r.devname, r.used) for r in exc.value.partial] == [(sw[0].name, sw[0].used)]
+
+
+def test_unreadable_pcpu_keeps_partial_sums(base: SynthDump, tmp_path: Path) -> None:
+    """kvm_getcptime zeroes cp_time and adds CPU by CPU: a CPU it cannot read leaves the
+    sums of the CPUs before it (``KvmError.partial``)."""
+    t = kdata(base)
+    with open_dump(base) as kd:
+        slot = kd.nlist2(["_cpuid_to_pcpu"]).entries[0].value + 8 * 2
+    with _open(base, tmp_path, [(slot, le(UNMAPPED))]) as kd:
+        with pytest.raises(KvmError, match="^unable to read per-CPU data$") as exc:
+            cptime.getcptime(kd)
+        assert exc.value.partial == [a + b for a, b in zip(t.cp_time[0], t.cp_time[1],
+                                                           strict=True)]
