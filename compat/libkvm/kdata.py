@@ -221,12 +221,11 @@ def kvm_read_zpcpu(kd: Any, base: Any, buf: Any, size: Any, cpu: Any) -> int:
     k = _calls._kvm(kd, "kvm_read_zpcpu")
     if not k.native():
         return -1
-    try:
-        pcpu.pcpu_init(k, strict=True)
+    try:  # initialises only while libkvm's mp_ncpus is 0
+        addr = pcpu.zpcpu_address(k, _cargs.c_int(base, "base") & ULONG,
+                                  _c_int(cpu, "cpu"), strict=True)
     except KvmError:
         return 0
-    addr = pcpu.zpcpu_address(k, _cargs.c_int(base, "base") & ULONG, _c_int(cpu, "cpu"),
-                              strict=True)
     assert addr is not None  # strict mode always computes an address
     return _calls._read("kvm_read", kd, addr, buf, size, ULONG)
 

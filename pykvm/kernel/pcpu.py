@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ..kvm import Kvm
 
 _KEY = "pcpu"
+_NCPUS = "pcpu.mp_ncpus"
+_PCPU = "pcpu.__pcpu"
 U64 = (1 << 64) - 1
 
 
@@ -79,6 +81,7 @@ def pcpu_init(kd: Kvm, *, strict: bool = False) -> PcpuState:
     ncpus = read_int(kd, v["_mp_ncpus"], 4, signed=True)
     if ncpus is None:
         raise fail(kd, E.cformat(E.PCPU_CANT_READ, "mp_ncpus"))
+    c[_NCPUS] = ncpus  # libkvm reads it into its mp_ncpus global, kept if init fails later
     psize = ptrsize(kd)
     base = 0
     if amd64:
@@ -92,6 +95,7 @@ def pcpu_init(kd: Kvm, *, strict: bool = False) -> PcpuState:
             if got is None:
                 raise fail(kd, E.cformat(E.PCPU_CANT_READ, "__pcpu"))
             base = got
+        c[f"{_PCPU}.{strict}"] = base  # libkvm's __pcpu global, kept if init fails later
     if maxcpu < 0 or maxcpu > MAX_PCPU:  # malloc(maxcpu * sizeof(void *)) fails
         raise fail(kd, E.PCPU_OOM)
     raw = read_bytes(kd, v["_cpuid_to_pcpu"], maxcpu * psize) if maxcpu else b""
@@ -114,7 +118,12 @@ def getmaxcpu(kd: Kvm | None, *, strict: bool = False) -> int:
 
 @honours_strict
 def getncpus(kd: Kvm, *, strict: bool = False) -> int:
-    """``kvm_getncpus``: ``mp_ncpus`` (the CPUs present)."""
+    """``kvm_getncpus``: ``mp_ncpus`` (the CPUs present).  As in libkvm, a value once
+    read is returned without a new initialisation, even when that initialisation failed
+    after reading it (``mp_ncpus`` is set before ``cpuid_to_pcpu`` is allocated)."""
+    known = cache(kd).get(_NCPUS)
+    if known:
+        return int(known)
     return pcpu_init(kd, strict=strict).ncpus
 
 
@@ -180,10 +189,16 @@ def zpcpu_address(kd: Kvm, base: int, cpu: int, *, strict: bool = False) -> int 
     None for a CPU that does not exist.  Strict: libkvm's
     ``base [+ __pcpu on amd64] + sizeof(struct pcpu) * cpu``.
     """
-    state = pcpu_init(kd, strict=strict)
     if strict:
-        addr = base + (state.pcpu_base if arch(kd) == "amd64" else 0)
+        # libkvm initialises only while its mp_ncpus is 0, and then adds whatever its
+        # __pcpu global holds (0 when an earlier initialisation stopped before reading it)
+        if cache(kd).get(_NCPUS):
+            pbase = int(cache(kd).get(f"{_PCPU}.True", 0))
+        else:
+            pbase = pcpu_init(kd, strict=True).pcpu_base
+        addr = base + (pbase if arch(kd) == "amd64" else 0)
         return (addr + kd.types.sizeof("pcpu") * cpu) & U64
+    pcpu_init(kd, strict=strict)
     layout = kd.types.struct("pcpu")
     if not layout.has("pc_zpcpu_offset"):
         return (base + kd.info().page_size * cpu) & U64
@@ -219,13 +234,19 @@ def counter_u64_fetch(kd: Kvm, base: int, *, strict: bool = False) -> int:
     Default: the CPUs that exist (``cpuid_to_pcpu[i] != NULL``); strict: ``0 ..
     mp_ncpus-1``.  0 when initialisation fails or any slot cannot be read (as libkvm).
     """
-    try:
-        state = pcpu_init(kd, strict=strict)
-    except KvmError:
-        return 0
-    if strict:
-        cpus = list(range(max(state.ncpus, 0)))
+    if strict:  # libkvm: 0 .. mp_ncpus - 1, initialising only while mp_ncpus is 0
+        ncpus = cache(kd).get(_NCPUS)
+        if not ncpus:
+            try:
+                ncpus = pcpu_init(kd, strict=True).ncpus
+            except KvmError:
+                return 0
+        cpus = list(range(max(int(ncpus), 0)))
     else:
+        try:
+            state = pcpu_init(kd, strict=strict)
+        except KvmError:
+            return 0
         cpus = [i for i, p in enumerate(state.table) if p != 0]
     order = byteorder(kd)
     total = 0

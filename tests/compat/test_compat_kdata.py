@@ -233,25 +233,39 @@ def test_getpcpu(kd: libkvm.KvmHandle, dump: SynthDump) -> None:
     assert libkvm.kvm_getpcpu(None, 0) is None
 
 
-@pytest.mark.parametrize(("sym", "where", "text"), [
-    ("cpuid_to_pcpu", None, "unable to find cpuid_to_pcpu"),
-    ("mp_maxcpus", None, "unable to find mp_maxcpus"),
-    ("mp_maxcpus", UNMAPPED, "cannot read mp_maxcpus"),
-    ("mp_ncpus", None, "unable to find mp_ncpus"),
-    ("mp_ncpus", UNMAPPED, "cannot read mp_ncpus"),
-    ("__pcpu", None, "unable to find __pcpu"),
-    ("__pcpu", UNMAPPED, "cannot read __pcpu"),
-    ("cpuid_to_pcpu", UNMAPPED, "cannot read cpuid_to_pcpu array"),
+@pytest.mark.parametrize(("sym", "where", "text", "stage"), [
+    ("cpuid_to_pcpu", None, "unable to find cpuid_to_pcpu", 0),
+    ("mp_maxcpus", None, "unable to find mp_maxcpus", 0),
+    ("mp_maxcpus", UNMAPPED, "cannot read mp_maxcpus", 0),
+    ("mp_ncpus", None, "unable to find mp_ncpus", 0),
+    ("mp_ncpus", UNMAPPED, "cannot read mp_ncpus", 0),
+    ("__pcpu", None, "unable to find __pcpu", 1),
+    ("__pcpu", UNMAPPED, "cannot read __pcpu", 1),
+    ("cpuid_to_pcpu", UNMAPPED, "cannot read cpuid_to_pcpu array", 2),
 ])
-def test_pcpu_init_errors(dump: SynthDump, sym: str, where: int | None, text: str) -> None:
+def test_pcpu_init_errors(dump: SynthDump, sym: str, where: int | None, text: str,
+                          stage: int) -> None:
+    """_kvm_pcpu_init failing at each step.  ``stage`` 0: before it read ``mp_ncpus``;
+    1: after (its ``mp_ncpus`` global is set, ``__pcpu`` is not); 2: after reading
+    ``__pcpu`` too.  kvm_getncpus, kvm_read_zpcpu and kvm_counter_u64_fetch initialise
+    only while ``mp_ncpus`` is 0, so from stage 1 on they use what was read."""
+    t = truth(dump)
     h = open_kd(dump, moved(dump, {sym: where}))
     assert libkvm.kvm_getpcpu(h, 0) == libkvm.kdata.PCPU_ERROR
     assert libkvm.kvm_geterr(h) == text
     assert libkvm.kvm_getmaxcpu(h) == -1
-    assert libkvm.kvm_getncpus(h) == -1
+    assert libkvm.kvm_getncpus(h) == (-1 if stage == 0 else t.ncpus)
     buf = ctypes.create_string_buffer(8)
-    assert libkvm.kvm_read_zpcpu(h, 0, buf, 8, 0) == 0  # init failed: 0, not -1
-    assert libkvm.kvm_counter_u64_fetch(h, 0) == 0
+    got = libkvm.kvm_read_zpcpu(h, 0, buf, 8, 0)
+    firsts = [struct.unpack("<Q", mem(dump, va, 8))[0] for va in t.pcpu]
+    if stage == 0:
+        assert got == 0  # init failed: 0, not -1
+    elif stage == 1:
+        assert got == -1  # __pcpu still 0: address 0 does not translate
+    else:
+        assert got == 8 and struct.unpack("<Q", buf.raw)[0] == firsts[0]
+    assert libkvm.kvm_counter_u64_fetch(h, 0) == (sum(firsts) % (1 << 64) if stage == 2
+                                                 else 0)
     libkvm.kvm_close(h)
 
 
