@@ -7,14 +7,27 @@ The public API mirrors libkvm's descriptor calls::
         nl = kd.nlist2(["version"])
         print(kd.read(nl["version"].value, 80))
 
-See :mod:`pykvm.kvm` for the calls, :mod:`pykvm.errors` for the error texts and
-:mod:`pykvm.synth` for synthetic kernels and dumps.
+See :mod:`pykvm.kvm` for the calls, :mod:`pykvm.kernel` for the kernel-data calls
+(also descriptor methods: ``kd.getprocs(pykvm.KERN_PROC_PROC)``), :mod:`pykvm.abi` for
+the C records, :mod:`pykvm.errors` for the error texts and :mod:`pykvm.synth` for
+synthetic kernels and dumps.
 """
 
 from __future__ import annotations
 
 from .arch.base import KvmPage
 from .constants import (
+    KERN_PROC_ALL,
+    KERN_PROC_GID,
+    KERN_PROC_INC_THREAD,
+    KERN_PROC_PGRP,
+    KERN_PROC_PID,
+    KERN_PROC_PROC,
+    KERN_PROC_RGID,
+    KERN_PROC_RUID,
+    KERN_PROC_SESSION,
+    KERN_PROC_TTY,
+    KERN_PROC_UID,
     LIBKVM_WALK_PAGES_VERSION,
     O_RDONLY,
     O_RDWR,
@@ -52,6 +65,17 @@ __all__ = [
     "FormatError",
     "Kvm",
     "KvmError",
+    "KERN_PROC_ALL",
+    "KERN_PROC_GID",
+    "KERN_PROC_INC_THREAD",
+    "KERN_PROC_PGRP",
+    "KERN_PROC_PID",
+    "KERN_PROC_PROC",
+    "KERN_PROC_RGID",
+    "KERN_PROC_RUID",
+    "KERN_PROC_SESSION",
+    "KERN_PROC_TTY",
+    "KERN_PROC_UID",
     "KvmPage",
     "LIBKVM_WALK_PAGES_VERSION",
     "LiveUnsupportedError",
