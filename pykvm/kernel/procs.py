@@ -108,6 +108,12 @@ NODEV = U64
 _SIGWORDS = 4
 
 
+def _s16(v: int) -> int:
+    """``v`` stored in a C ``short`` (``ki_jobc``)."""
+    v &= 0xFFFF
+    return v - 0x10000 if v & 0x8000 else v
+
+
 def _s32(v: int) -> int:
     v &= U32
     return v - (1 << 32) if v & 0x80000000 else v
@@ -249,6 +255,8 @@ class _ViewWalk:
     """One ``kvm_getprocs`` call's state (the symbols' values and the walk's leftovers),
     reading members through :class:`~pykvm.image.layout.StructView` (the general path)."""
 
+    copy_jobc = False
+
     def __init__(self, kd: Kvm, ticks: int, hz: int, freq: int) -> None:
         self.kd = kd
         self.ticks = ticks
@@ -381,7 +389,7 @@ class _ViewWalk:
             else:
                 pgrp = self.read("pgrp", pgrp_addr, "pgrp")
                 kp.pgid = int(pgrp.pg_id)
-                kp.jobc = -1
+                kp.jobc = _s16(int(pgrp.get("pg_jobc", -1))) if self.copy_jobc else -1
                 sess = self.read("session", int(pgrp.pg_session), "session")
                 kp.sid = int(sess.s_sid)
                 kp.login = sess.raw("s_login")[:KI_LOGINLEN].ljust(KI_LOGINLEN, b"\0")
@@ -708,7 +716,7 @@ class _Codecs:
         self.prison = _fields(layouts["prison"], order, ("pr_id",))
         self.sa_ignore = _sigset_at(layouts["sigacts"], order, "ps_sigignore")
         self.sa_catch = _sigset_at(layouts["sigacts"], order, "ps_sigcatch")
-        self.pgrp = _fields(layouts["pgrp"], order, ("pg_id", "pg_session"))
+        self.pgrp = _fields(layouts["pgrp"], order, ("pg_id", "pg_session", ("pg_jobc", -1)))
         self.session = _fields(layouts["session"], order,
                                ("s_sid", "s_ttyp", "s_ttyvp", "s_leader"))
         self.s_login = _raw_at(layouts["session"], "s_login")
@@ -752,6 +760,8 @@ class _FastWalk:
     """One ``kvm_getprocs`` call over :class:`_Codecs` (same results as
     :class:`_ViewWalk`; shared objects decoded once per call)."""
 
+    copy_jobc = False
+
     def __init__(self, kd: Kvm, codecs: _Codecs, ticks: int, hz: int, freq: int) -> None:
         self.kd = kd
         self.c = codecs
@@ -764,7 +774,7 @@ class _FastWalk:
         self.creds: dict[int, tuple[Any, ...]] = {}
         self.pids: dict[int, int] = {}
         self.sigacts: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        self.pgrps: dict[int, tuple[int, int]] = {}
+        self.pgrps: dict[int, tuple[int, int, int]] = {}
         self.sessions: dict[int, tuple[tuple[int, ...], bytes]] = {}
         self.ttys: dict[int, tuple[int, int, int]] = {}
         self.cdevs: dict[int, str] = {}
@@ -857,7 +867,7 @@ class _FastWalk:
         self.creds[addr] = out
         return out
 
-    def pgrp(self, addr: int, what: str) -> tuple[int, int]:
+    def pgrp(self, addr: int, what: str) -> tuple[int, int, int]:
         hit = self.pgrps.get(addr)
         if hit is None:
             hit = self.c.pgrp(self.data("pgrp", addr, what))
@@ -950,8 +960,8 @@ class _FastWalk:
             if pgrp_addr == 0:
                 tdev = NODEV
             else:
-                pgid, sess_addr = self.pgrp(pgrp_addr, "pgrp")
-                d["jobc"] = -1
+                pgid, sess_addr, jobc = self.pgrp(pgrp_addr, "pgrp")
+                d["jobc"] = _s16(jobc) if self.copy_jobc else -1
                 sess, d["login"] = self.session(sess_addr)
                 sid = sess[0]
                 if flag & P_CONTROLT and sess[1]:
@@ -1171,6 +1181,9 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
         walk = _FastWalk(kd, codecs, vals[0], vals[1], vals[2])
     else:
         walk = _ViewWalk(kd, vals[0], vals[1], vals[2])
+    # kernel-data.md 1.10: the libkvm of a kernel that still has pg_jobc (FreeBSD <= 13)
+    # copied it; current libkvm stores -1 (strict)
+    walk.copy_jobc = not strict
     out: list[KinfoProc] = []
     first = read_int(kd, v["_allproc"], psize)
     if first is None:

@@ -128,6 +128,8 @@ class ProcTruth:
     threads: tuple[ThreadTruth, ...]
     #: the argv cached in ``p_args`` (``struct pargs``), None when ``p_args`` is NULL
     args: tuple[str, ...] | None = None
+    #: the process group's ``pg_jobc`` (None: the kernel has no such member, FreeBSD 14+)
+    pg_jobc: int | None = None
 
 
 @dataclass(frozen=True)
@@ -568,8 +570,11 @@ def lay_out_kernel_data(
         w.set("pg_id", plan[leader].pid)
         w.set("pg_session", sess_va[pg_session[gi]])
         w.set("pg_members.lh_first", proc_va[members[gi][0]])
-        w.set_if("pg_jobc", 1)
+        # pg_jobc (kernels <= 13): the members qualifying the group for job control;
+        # here simply its size
+        w.set_if("pg_jobc", len(members[gi]))
         arena.write(pgrp_va[gi], w.bytes())
+    has_jobc = structs["pgrp"].has("pg_jobc")
 
     # ---------------------------------------------------------------- procs and threads
     separate_egid = structs["ucred"].has("cr_gid")
@@ -782,6 +787,7 @@ def lay_out_kernel_data(
             list_name="zombproc" if i in zomb_set else "allproc",
             threads=tuple(threads),
             args=x_args.get(i),
+            pg_jobc=len(members[p.pgrp]) if has_jobc else None,
         )
         proc_truth[i] = pt
         if i == 0:

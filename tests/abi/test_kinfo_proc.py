@@ -238,7 +238,7 @@ def test_records_of_a_synthetic_dump(dump: tuple[str, SynthDump]) -> None:
                 r.s("ki_dsize"), r.s("ki_ssize")) == (p.size, p.rssize, p.swrss, p.tsize,
                                                       p.dsize, p.ssize)
         assert r.u("ki_xstat") == ((p.xexit << 8) | p.xsig) & 0xFFFF
-        assert r.s("ki_jobc") == -1
+        assert r.s("ki_jobc") == (-1 if p.pg_jobc is None else p.pg_jobc)
         assert r.u("ki_tdev") == NODEV
         assert r.u("ki_tdev_freebsd11") == 0xFFFFFFFF
         if p.tty is not None:
