@@ -498,3 +498,8 @@ VNET_LIST_CYCLE = "%s corrupt: a cycle or more than %d entries"
 
 # kvm_private.c _kvm_malloc: calloc failed (kvm_getprocs with a negative capacity)
 KVM_MALLOC_FAILED = "can't allocate %zu bytes: %s"
+
+# pykvm: kvm_nlist returned -1 and left no text of its own (kernel-data calls)
+NLIST_FAILED = "kvm_nlist failed"
+# pykvm: the kernel's type information gives struct loadavg fewer than three averages
+LOADAVG_LAYOUT = "struct loadavg has %d load averages, not 3"

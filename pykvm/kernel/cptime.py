@@ -34,7 +34,7 @@ def getcptime(kd: Kvm, *, strict: bool = False) -> list[int]:
     check_native(kd, strict, E.CPTIME_NON_NATIVE)
     res = kd.nlist2(["_cp_time"])
     if res.missing < 0:
-        raise current_error(kd, "kvm_nlist failed")
+        raise current_error(kd, E.NLIST_FAILED)
     addr = res["_cp_time"].value
     lsize = ptrsize(kd)
     if addr != 0:

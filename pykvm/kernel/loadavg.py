@@ -37,6 +37,8 @@ def getloadavg(kd: Kvm, nelem: int = 3, *, strict: bool = False) -> list[float]:
     if view is None:
         raise fail(kd, E.CANT_READ_AVERUNNABLE)
     ldavg: tuple[int, ...] = tuple(view.ldavg)
+    if len(ldavg) < 3:
+        raise fail(kd, E.cformat(E.LOADAVG_LAYOUT, len(ldavg)))
     fscale = int(view.fscale)
     if res.found("_fscale"):
         value = read_int(kd, res["_fscale"].value, 4, signed=True)

@@ -53,7 +53,7 @@ def _lookup(kd: Kvm, names: list[str], strict: bool) -> dict[str, int]:
     except KvmError as exc:  # kvm_nlist of non-native vmcore
         raise KvmError(str(exc), exc.chain) from None
     if res.missing < 0:
-        raise current_error(kd, "kvm_nlist failed")
+        raise current_error(kd, E.NLIST_FAILED)
     return {e.name: e.value for e in res.entries}
 
 

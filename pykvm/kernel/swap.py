@@ -132,7 +132,7 @@ def getswapinfo(kd: Kvm, maxswap: int, flags: int = 0, *,
     check_native(kd, strict, E.SWAP_NON_NATIVE)
     res = kd.nlist2(["_swtailq", "_dmmax"])
     if res.missing < 0:
-        raise current_error(kd, "kvm_nlist failed")
+        raise current_error(kd, E.NLIST_FAILED)
     values = {e.name: e.value for e in res.entries}
     if values["_swtailq"] == 0:
         raise fail(kd, E.SWAP_NO_SWTAILQ)

@@ -156,3 +156,16 @@ def test_swap_strict_no_dmmax(kroot: Path, era: str) -> None:
         with pytest.raises(KvmError, match="^unable to find dmmax$"):
             swap.getswapinfo(kd, 4, strict=True)
         assert kd.geterr() == "unable to find dmmax"
+
+
+def test_loadavg_short_layout(kd: K.Kvm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Type information describing ``ldavg`` with fewer than three elements is refused
+    with a text, not an IndexError."""
+
+    class Short:
+        ldavg = (1, 2)
+        fscale = 2048
+
+    monkeypatch.setattr(loadavg, "struct_at", lambda kd, name, addr: Short())
+    with pytest.raises(KvmError, match="^struct loadavg has 2 load averages, not 3$"):
+        loadavg.getloadavg(kd, 3)
