@@ -376,7 +376,41 @@ def pack_many(records: Iterable[Any], abi: Abi, *, structsize: int = 0) -> bytes
     return bytes(buf)
 
 
-def records_bytes(kd: Kvm, records: Iterable[Any], *, structsize: int = 0) -> bytes:
+def records_bytes(kd: Kvm, records: Iterable[Any], *, structsize: int = 0,
+                  legacy: bool = False) -> bytes:
     """The records ``kvm_getprocs`` returned for ``kd`` as the C array libkvm hands out,
-    laid out for the dump's architecture (:func:`pykvm.abi.abi_for`)."""
-    return pack_many(records, abi_for(kd), structsize=structsize)
+    laid out for the dump's architecture (:func:`pykvm.abi.abi_for`).
+
+    ``legacy=True`` (pykvm extension, kernel-data.md 10.1): the bytes the libkvm of the
+    dump's own release wrote.  For a kernel with a 32-bit ``dev_t`` (FreeBSD <= 11: its
+    ``struct kinfo_proc`` has a 4-byte ``ki_tdev``, or its ``dev_t`` typedef is 4 bytes)
+    the 64-bit ``ki_tdev`` did not exist -- those bytes were ``ki_spareints`` -- so they
+    are zero and the device number is only the 32-bit field at the old ``ki_tdev``
+    offset (``ki_tdev_freebsd11`` now).  Use it with records from
+    ``getprocs(..., legacy=True)``.
+    """
+    abi = abi_for(kd)
+    data = pack_many(records, abi, structsize=structsize)
+    if not legacy or not data or not _dev_t_32(kd):
+        return data
+    off, size = layout(KINFO_PROC, abi).offsets()["ki_tdev"]
+    buf = bytearray(data)
+    zero = bytes(size)
+    for base in range(0, len(buf), abi.kinfo_proc_size):
+        buf[base + off:base + off + size] = zero
+    return bytes(buf)
+
+
+def _dev_t_32(kd: Kvm) -> bool:
+    """Whether the dump's kernel has a 32-bit ``dev_t`` (sys/sys/types.h before
+    FreeBSD 12's 64-bit inode change): the size of ``ki_tdev`` in the kernel's own
+    ``struct kinfo_proc`` when its type information describes it, else of ``dev_t``."""
+    from ..errors import KvmError
+
+    kinfo = kd.types.find_struct("kinfo_proc")
+    if kinfo is not None and kinfo.has("ki_tdev"):
+        return kinfo.member("ki_tdev").size == 4
+    try:
+        return kd.types.type("dev_t").size == 4
+    except KvmError:
+        return False

@@ -86,6 +86,7 @@ from ..constants import (
 )
 from ..errors import KvmError
 from ..image.layout import _MAX_VIEW
+from . import procs_legacy
 from ._common import (
     byteorder,
     cache,
@@ -156,6 +157,8 @@ class KinfoProc:
     svgid: int = 0
     ngroups: int = 0
     groups: tuple[int, ...] = ()
+    #: ``ki_tracep``: NULL in current libkvm; ``p_tracevp`` in the legacy mode
+    tracep: int = 0
     cr_flags: int = 0
     jid: int = 0
     size: int = 0
@@ -1137,7 +1140,8 @@ class _FastWalk:
 
 
 @honours_strict
-def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[KinfoProc]:
+def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False,
+             legacy: bool = False) -> list[KinfoProc]:
     """``kvm_getprocs`` (dump path): the processes (or threads) ``op``/``arg`` select.
 
     ``op`` is a ``KERN_PROC_*`` code, optionally OR-ed with ``KERN_PROC_INC_THREAD``
@@ -1147,8 +1151,17 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
     ``can't read nprocs``, ``cannot read allproc``, ``can't read proc at %p``, ...,
     strict: ``cannot read procs from non-native core``) and pykvm's cycle text.  A
     failure while walking ``zombproc`` keeps the ``allproc`` records, as libkvm does.
+
+    ``legacy=True`` (pykvm extension): the records the libkvm of the dump's own release
+    would have built (first thread only and the old ``cputick2usec`` on FreeBSD <= 12,
+    ``ki_tracep``, verbatim ``ki_cr_flags``, no reaper fields before 15.1...; the rules
+    and their sources are in :mod:`pykvm.kernel.procs_legacy`); pack them with
+    ``records_bytes(kd, records, legacy=True)``.
     """
     check_native(kd, strict, E.PROCS_NON_NATIVE)
+    release = procs_legacy.detect(kd) if legacy else None
+    if release is not None:
+        op = release.proclist_op(op)
     names = ["_nprocs", "_allproc", "_ticks", "_hz", "_cpu_tick_frequency"]
     res = kd.nlist2(names)
     if res.missing != 0:
@@ -1183,7 +1196,7 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
         walk = _ViewWalk(kd, vals[0], vals[1], vals[2])
     # kernel-data.md 1.10: the libkvm of a kernel that still has pg_jobc (FreeBSD <= 13)
     # copied it; current libkvm stores -1 (strict)
-    walk.copy_jobc = not strict
+    walk.copy_jobc = not strict or legacy
     out: list[KinfoProc] = []
     first = read_int(kd, v["_allproc"], psize)
     if first is None:
@@ -1206,6 +1219,8 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False) -> list[Ki
     finally:
         if collecting:
             gc.enable()
+    if release is not None:
+        procs_legacy.transform(kd, out, release, vals[2])
     return out
 
 

@@ -243,6 +243,7 @@ class _KernelBuilder:
         self.msgbuf()
         self.large_struct()
         self.kernel_variables()
+        self.kinfo_proc()
 
     def base_typedefs(self) -> None:
         tg, td, b = self.target, self.td, self.space.base
@@ -1155,6 +1156,120 @@ class _KernelBuilder:
             F("sl_table", self.arr(t("char"), LARGE_STRUCT_SIZE - size)),
             F("sl_tail", t("uint64_t")),
         ])
+
+    def kinfo_proc(self) -> None:
+        """``struct kinfo_proc`` as the era's sys/sys/user.h declares it.
+
+        Real kernels describe it in their CTF/DWARF because ``fill_kinfo_proc``
+        (sys/kern/kern_proc.c) fills one; readers use it to tell which release's
+        ``user.h`` (and so which libkvm) the dump belongs to.  Defined last and without
+        fillers (an ABI-fixed structure), so the other types and the seed's random
+        stream are unchanged.  Era <= 11: ``dev_t ki_tdev`` (32-bit) at the place of the
+        later ``ki_tdev_freebsd11`` and no 64-bit ``ki_tdev``; era 10: ``u_char
+        ki_oncpu, ki_lastcpu`` where later kernels have ``ki_oncpu_old``/``ki_lastcpu_old``
+        (the ``int`` ones are spares); era >= 13: ``ki_pd`` (from ``ki_spareptrs``).  No
+        era has ``ki_reaper``/``ki_reapsubtree`` (FreeBSD 15.1).
+        """
+        t, sp, b = self.t, self.sp, self.space.base
+        era = self.era
+        char = t("char")
+        self.define("priority", [F(f"pri_{n}", t("u_char"))
+                                 for n in ("class", "level", "native", "user")])
+        void_p = self.p(t("void"))
+        fields = [
+            F("ki_structsize", t("int")),
+            F("ki_layout", t("int")),
+            F("ki_args", sp("pargs")),
+            F("ki_paddr", sp("proc")),
+            F("ki_addr", sp("user")),
+            F("ki_tracep", sp("vnode")),
+            F("ki_textvp", sp("vnode")),
+            F("ki_fd", sp("filedesc")),
+            F("ki_vmspace", sp("vmspace")),
+            F("ki_wchan", self.p(self.space.const(t("void")))),
+        ]
+        fields += [F(f"ki_{n}", t("pid_t")) for n in ("pid", "ppid", "pgid", "tpgid", "sid",
+                                                        "tsid")]
+        fields += [
+            F("ki_jobc", t("short")),
+            F("ki_spare_short1", t("short")),
+            F("ki_tdev", t("dev_t")) if era <= 11 else F("ki_tdev_freebsd11", t("uint32_t")),
+        ]
+        fields += [F(f"ki_{n}", t("sigset_t")) for n in ("siglist", "sigmask", "sigignore",
+                                                         "sigcatch")]
+        fields += [F(f"ki_{n}", t("uid_t")) for n in ("uid", "ruid", "svuid")]
+        fields += [F(f"ki_{n}", t("gid_t")) for n in ("rgid", "svgid")]
+        fields += [
+            F("ki_ngroups", t("short")),
+            F("ki_spare_short2", t("short")),
+            F("ki_groups", self.arr(t("gid_t"), XU_NGROUPS)),
+            F("ki_size", t("vm_size_t")),
+        ]
+        fields += [F(f"ki_{n}", t("segsz_t")) for n in ("rssize", "swrss", "tsize", "dsize",
+                                                        "ssize")]
+        fields += [
+            F("ki_xstat", t("u_short")),
+            F("ki_acflag", t("u_short")),
+            F("ki_pctcpu", t("fixpt_t")),
+        ]
+        fields += [F(f"ki_{n}", t("u_int")) for n in ("estcpu", "slptime", "swtime", "cow")]
+        fields += [
+            F("ki_runtime", t("u_int64_t")),
+            F("ki_start", self.s("timeval")),
+            F("ki_childtime", self.s("timeval")),
+            F("ki_flag", t("long")),
+            F("ki_kiflag", t("long")),
+            F("ki_traceflag", t("int")),
+            F("ki_stat", char),
+            F("ki_nice", b("signed char")),
+            F("ki_lock", char),
+            F("ki_rqindex", char),
+        ]
+        old = "" if era <= 10 else "_old"
+        fields += [F(f"ki_oncpu{old}", t("u_char")), F(f"ki_lastcpu{old}", t("u_char"))]
+        fields += [
+            F("ki_tdname", self.arr(char, 17)),
+            F("ki_wmesg", self.arr(char, 9)),
+            F("ki_login", self.arr(char, 18)),
+            F("ki_lockname", self.arr(char, 9)),
+            F("ki_comm", self.arr(char, 20)),
+            F("ki_emul", self.arr(char, 17)),
+            F("ki_loginclass", self.arr(char, 18)),
+        ]
+        if era >= 12:
+            fields += [F("ki_moretdname", self.arr(char, 4)),
+                       F("ki_sparestrings", self.arr(char, 46)),
+                       F("ki_spareints", self.arr(t("int"), 2)),
+                       F("ki_tdev", t("uint64_t"))]
+        else:
+            fields += [F("ki_sparestrings", self.arr(char, 50)),
+                       F("ki_spareints", self.arr(t("int"), 4 if era == 11 else 6))]
+        if era >= 11:
+            fields += [F("ki_oncpu", t("int")), F("ki_lastcpu", t("int"))]
+        fields += [F(f"ki_{n}", t("int")) for n in ("tracer", "flag2", "fibnum")]
+        fields += [
+            F("ki_cr_flags", t("u_int")),
+            F("ki_jid", t("int")),
+            F("ki_numthreads", t("int")),
+            F("ki_tid", t("lwpid_t")),
+            F("ki_pri", self.s("priority")),
+            F("ki_rusage", self.s("rusage")),
+            F("ki_rusage_ch", self.s("rusage")),
+            F("ki_pcb", sp("pcb")),
+            F("ki_kstack", void_p),
+            F("ki_udata", void_p),
+            F("ki_tdaddr", sp("thread")),
+        ]
+        if era >= 13:
+            fields += [F("ki_pd", sp("pwddesc")), F("ki_spareptrs", self.arr(void_p, 5))]
+        else:
+            fields += [F("ki_spareptrs", self.arr(void_p, 6))]
+        fields += [
+            F("ki_sparelongs", self.arr(t("long"), 12)),
+            F("ki_sflag", t("long")),
+            F("ki_tdflags", t("long")),
+        ]
+        self.define("kinfo_proc", fields)
 
     def kernel_variables(self) -> None:
         t, sp, ft = self.t, self.sp, self.features
