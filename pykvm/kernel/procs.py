@@ -248,6 +248,16 @@ def _cstr(raw: bytes) -> str:
     return (raw if nul < 0 else raw[:nul]).decode("utf-8", "replace")
 
 
+_NOCPU_U8 = 0xFF  # NOCPU of kernels whose td_oncpu is a u_char (FreeBSD 10)
+
+
+def _cpu(v: int, member: Any) -> int:
+    """A CPU number of ``struct thread``: a ``u_char`` member's 0xff is NOCPU (-1)."""
+    if member is not None and member.size == 1 and v == _NOCPU_U8:
+        return NOCPU
+    return v
+
+
 def _cpu_old(v: int) -> int:
     if v == NOCPU:
         return NOCPU_OLD
@@ -534,8 +544,8 @@ class _ViewWalk:
                         kp.stat = SWAIT
                 kp.pri_level = int(thr.td_priority)
                 kp.pri_native = int(thr.td_base_pri)
-                kp.lastcpu = int(thr.td_lastcpu)
-                kp.oncpu = int(thr.td_oncpu)
+                kp.lastcpu = _cpu(int(thr.td_lastcpu), thr.layout.get("td_lastcpu"))
+                kp.oncpu = _cpu(int(thr.td_oncpu), thr.layout.get("td_oncpu"))
                 kp.wchan = int(thr.td_wchan)
                 tdbuf = _tdname_update(tdbuf, thr.raw("td_name"))
                 kp.tdname = tdbuf[:tdbuf.find(b"\0")]
@@ -711,6 +721,9 @@ class _Codecs:
         self.td_sig = _sigset_at(thread, order, "td_sigqueue.sq_signals")
         self.td_mask = _sigset_at(thread, order, "td_sigmask")
         self.td_name = _raw_at(thread, "td_name")
+        # FreeBSD 10: u_char td_oncpu/td_lastcpu, whose NOCPU is 0xff
+        self.cpu_u8 = any((m := thread.get(n)) is not None and m.size == 1
+                          for n in ("td_oncpu", "td_lastcpu"))
         self.separate_egid = ucred.has("cr_gid")
         self.ucred = _fields(ucred, order, (
             "cr_uid", "cr_ruid", "cr_svuid", "cr_rgid", "cr_svgid", "cr_flags",
@@ -1046,6 +1059,7 @@ class _FastWalk:
         psig = c.proc_sig(pdata)
         name_lo, name_hi = c.td_name
         thread_fields = c.thread
+        cpu_u8 = c.cpu_u8
         tdbuf = _TDNAME_ZERO  # the record is zeroed for each process
         read2 = self.kd.read2
         tsize = c.size["thread"]
@@ -1074,6 +1088,9 @@ class _FastWalk:
                     tdata = self.data("thread", td, "thread")  # the failure, as KREAD
                 (tnext, wmesg, blocked, lockname, tstate, inhib, prio, base, lastcpu, oncpu,
                  wchan, tid, t0, t1, t2, t3, m0, m1, m2, m3) = thread_fields(tdata)
+                if cpu_u8:
+                    lastcpu = NOCPU if lastcpu == _NOCPU_U8 else lastcpu
+                    oncpu = NOCPU if oncpu == _NOCPU_U8 else oncpu
                 if inc:
                     td = tnext
                 if wmesg:

@@ -256,10 +256,12 @@ def test_records_of_a_synthetic_dump(dump: tuple[str, SynthDump]) -> None:
                 td.name.encode()[:16] + b"\0"
             assert (r.u("ki_pri", 1, 1), r.u("ki_pri", 2, 1)) == (td.priority, td.base_pri)
             assert (r.u("ki_pri", 0, 1), r.u("ki_pri", 3, 1)) == (0, 0)
-            assert (r.s("ki_oncpu"), r.s("ki_lastcpu")) == (td.oncpu, td.lastcpu)
-            assert r.u("ki_oncpu_old") == (255 if td.oncpu == -1 else min(td.oncpu, 254))
-            assert r.u("ki_lastcpu_old") == (255 if td.lastcpu == -1 else
-                                             min(td.lastcpu, 254))
+            # FreeBSD 10's u_char td_oncpu/td_lastcpu hold NOCPU as 0xff: read as -1
+            oncpu, lastcpu = (-1 if v == 0xFF and int(truth.era) == 10 else v
+                              for v in (td.oncpu, td.lastcpu))
+            assert (r.s("ki_oncpu"), r.s("ki_lastcpu")) == (oncpu, lastcpu)
+            assert r.u("ki_oncpu_old") == (255 if oncpu == -1 else min(oncpu, 254))
+            assert r.u("ki_lastcpu_old") == (255 if lastcpu == -1 else min(lastcpu, 254))
             assert r.u("ki_wchan") == td.wchan
             wm = (td.wmesg or "").encode()[:8]
             assert r.chars("ki_wmesg")[:len(wm)] == wm

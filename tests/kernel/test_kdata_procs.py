@@ -102,7 +102,12 @@ def test_procs_threads(kd: K.Kvm, kdump: SynthDump, op: int) -> None:
         assert k.tid == td.tid
         assert k.tdname == td.name.encode()[:16]
         assert (k.pri_level, k.pri_native) == (td.priority, td.base_pri)
-        assert (k.oncpu, k.lastcpu, k.wchan) == (td.oncpu, td.lastcpu, td.wchan)
+        # FreeBSD 10's u_char td_oncpu/td_lastcpu hold NOCPU as 0xff: read as -1
+        oncpu, lastcpu = (-1 if v == 0xFF and t.era == "10" else v
+                          for v in (td.oncpu, td.lastcpu))
+        assert (k.oncpu, k.lastcpu, k.wchan) == (oncpu, lastcpu, td.wchan)
+        assert (k.oncpu_old, k.lastcpu_old) == tuple(
+            255 if v == -1 else min(v, 254) for v in (oncpu, lastcpu))
         assert k.stat == _stat(p, td)
         wm = (td.wmesg or "").encode()
         assert k.wmesg[:len(wm)] == wm[:8]
