@@ -176,3 +176,8 @@ MSG_MAGIC = 0x063062
 MAX_PCPU = 65536
 MAX_PROC_WALK = 1 << 22
 MAX_MSGBUF = 1 << 26
+
+#: ``ARG_MAX`` (sys/sys/syslimits.h): 512 KiB on LP64 targets, 256 KiB on ILP32 ones;
+#: kvm_argv never returns more
+ARG_MAX_LP64 = 2 * 256 * 1024
+ARG_MAX_ILP32 = 256 * 1024

@@ -503,3 +503,9 @@ KVM_MALLOC_FAILED = "can't allocate %zu bytes: %s"
 NLIST_FAILED = "kvm_nlist failed"
 # pykvm: the kernel's type information gives struct loadavg fewer than three averages
 LOADAVG_LAYOUT = "struct loadavg has %d load averages, not 3"
+
+# pykvm: kernel objects never overlap; a dump whose lists make them do is corrupt (bounds
+# kvm_getprocs by the dump's size; libkvm would list the same bytes again and again)
+PROC_OVERLAP = "%s corrupt: the struct proc at %p overlaps another"
+THREAD_OVERLAP = ("thread list of the process at %p corrupt: the struct thread at %p "
+                  "overlaps another or is listed twice")

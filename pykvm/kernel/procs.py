@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from .. import errors as E
 from ..abi.target import abi_for
 from ..constants import (
+    ARG_MAX_ILP32,
+    ARG_MAX_LP64,
     CRED_FLAG_CAPMODE,
     KERN_PROC_ALL,
     KERN_PROC_GID,
@@ -248,6 +250,30 @@ def _cstr(raw: bytes) -> str:
     return (raw if nul < 0 else raw[:nul]).decode("utf-8", "replace")
 
 
+class _Disjoint:
+    """Addresses of same-sized kernel objects, which in a sane kernel never overlap.
+
+    Buckets of the object's size hold at most one object each, so an overlap shows in
+    the bucket or a neighbour: O(1) per object.  Bounding the walks by this keeps the
+    number of records of a corrupt dump below its size divided by the object's size.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(size, 1)
+        self.buckets: dict[int, int] = {}
+
+    def add(self, addr: int, *, again: bool = False) -> bool:
+        """Record ``addr``; False when it overlaps an object already recorded (the same
+        address counts as an overlap unless ``again``)."""
+        b = addr // self.size
+        for k in (b - 1, b, b + 1):
+            x = self.buckets.get(k)
+            if x is not None and abs(x - addr) < self.size and not (again and x == addr):
+                return False
+        self.buckets[b] = addr
+        return True
+
+
 _NOCPU_U8 = 0xFF  # NOCPU of kernels whose td_oncpu is a u_char (FreeBSD 10)
 
 
@@ -281,6 +307,8 @@ class _ViewWalk:
         self.separate_egid = self.types.struct("ucred").has("cr_gid")
         self.vm: StructView | None = None
         self.emul = bytes(KI_EMULNAMELEN)
+        self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
+        self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
 
     def read(self, name: str, addr: int, what: str) -> StructView:
         """A fatal structure read: ``can't read <what> at %p``."""
@@ -350,6 +378,8 @@ class _ViewWalk:
             if p in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(kd, E.cformat(E.PROC_CYCLE, listname, MAX_PROC_WALK))
             seen.add(p)
+            if not self.proc_spots.add(p, again=True):
+                raise fail(kd, fmt(E.PROC_OVERLAP, listname, p))
             proc = self.read("proc", p, "proc")
             nxt = int(proc["p_list.le_next"])
             state = int(proc.p_state)
@@ -478,6 +508,8 @@ class _ViewWalk:
             if td in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(self.kd, fmt(E.THREAD_CYCLE, p, MAX_PROC_WALK))
             seen.add(td)
+            if not zombie and not self.thread_spots.add(td):
+                raise fail(self.kd, fmt(E.THREAD_OVERLAP, p, td))
             thr: StructView | None = None
             if not zombie:
                 thr = self.read("thread", td, "thread")
@@ -786,6 +818,8 @@ class _FastWalk:
         self.freq = freq
         self.vm: tuple[int, ...] | None = None
         self.emul = bytes(KI_EMULNAMELEN)
+        self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
+        self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
         # successful reads of shared objects, by address (a failed read is never cached)
         self.creds: dict[int, tuple[Any, ...]] = {}
         self.pids: dict[int, int] = {}
@@ -924,6 +958,8 @@ class _FastWalk:
             if p in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(kd, E.cformat(E.PROC_CYCLE, listname, MAX_PROC_WALK))
             seen.add(p)
+            if not self.proc_spots.add(p, again=True):
+                raise fail(kd, fmt(E.PROC_OVERLAP, listname, p))
             data = self.data("proc", p, "proc")
             (nxt, state, ucred, pid, args, numthreads, textvp, fdp, pdp, vmspace, sigacts,
              oppid, pptr, reaper, reapsubtree, flag, pgrp_addr, sysent, runtime, acflag,
@@ -1069,6 +1105,8 @@ class _FastWalk:
             if td in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(self.kd, fmt(E.THREAD_CYCLE, p, MAX_PROC_WALK))
             seen.add(td)
+            if not zombie and not self.thread_spots.add(td):
+                raise fail(self.kd, fmt(E.THREAD_OVERLAP, p, td))
             if zombie:
                 td = 0
                 d["wmesg"] = bytes(WMESGLEN)
@@ -1233,6 +1271,12 @@ def getprocs(kd: Kvm, op: int, arg: int = 0, *, strict: bool = False,
                 walk.proclist(op, arg, zfirst, nprocs - keep, out, "zombproc")
             except KvmError:
                 del out[keep:]  # its message stays in geterr(); the allproc records remain
+    except MemoryError:
+        # the host ran out where libkvm's calloc of the record array would have failed
+        out.clear()
+        want = (nprocs * abi_for(kd).kinfo_proc_size) % (1 << (8 * psize))
+        raise fail(kd, E.cformat(E.KVM_MALLOC_FAILED, want,
+                                 E.strerror_name("ENOMEM"))) from None
     finally:
         if collecting:
             gc.enable()
@@ -1249,9 +1293,11 @@ def getargv(kd: Kvm, kp: KinfoProc, nchr: int = 0, *, pargs: bool = False) -> li
     if not pargs or kp.args == 0:
         raise fail(kd, E.DEAD_USER_SPACE)
     pa = kd.types.view("pargs", kp.args, kd)
-    length = int(pa.ar_length)
-    if nchr > 0:
-        length = min(length, nchr)
+    # kvm_argv's bound: nchr, at most ARG_MAX of the target (the dump's ar_length is not
+    # trusted beyond it)
+    arg_max = ARG_MAX_LP64 if ptrsize(kd) == 8 else ARG_MAX_ILP32
+    limit = arg_max if nchr <= 0 or nchr > arg_max else nchr
+    length = min(int(pa.ar_length), limit)
     data = kd.read2(pa.member_address("ar_args"), length)
     parts = data.split(b"\0")
     if parts and parts[-1] == b"":

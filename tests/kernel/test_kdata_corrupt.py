@@ -50,6 +50,46 @@ def test_cyclic_threads(base: SynthDump, tmp_path: Path) -> None:
         assert len(procs.getprocs(kd, KERN_PROC_PROC)) == len(kdata(base).procs)
 
 
+def test_overlapping_threads(base: SynthDump, tmp_path: Path) -> None:
+    """A thread list leading into the middle of a thread already listed (real threads
+    never overlap): pykvm's overlap text, so a corrupt dump cannot make more records than
+    its size allows."""
+    p = next(p for p in kdata(base).procs if len(p.threads) > 1)
+    tds = [td.addr for td in p.threads]
+    last = member_va(base, "thread", tds[-1], "td_plist.tqe_next")
+    inside = tds[0] + 8
+    with _open(base, tmp_path, [(last, le(inside))]) as kd:
+        with pytest.raises(KvmError) as exc:
+            procs.getprocs(kd, KERN_PROC_ALL)
+        assert str(exc.value) == (
+            f"thread list of the process at {p.addr:#x} corrupt: the struct thread at "
+            f"{inside:#x} overlaps another or is listed twice")
+
+
+def test_thread_in_two_processes(base: SynthDump, tmp_path: Path) -> None:
+    """Two processes whose thread lists share a thread: listed once, then refused."""
+    multi = [p for p in kdata(base).procs if not p.zombie and p.threads]
+    a, b = multi[0], multi[1]
+    head = member_va(base, "proc", b.addr, "p_threads.tqh_first")
+    with _open(base, tmp_path, [(head, le(a.threads[0].addr))]) as kd:
+        with pytest.raises(KvmError) as exc:
+            procs.getprocs(kd, KERN_PROC_ALL)
+        assert str(exc.value) == (
+            f"thread list of the process at {b.addr:#x} corrupt: the struct thread at "
+            f"{a.threads[0].addr:#x} overlaps another or is listed twice")
+
+
+def test_overlapping_procs(base: SynthDump, tmp_path: Path) -> None:
+    addrs = _allproc_addrs(base)
+    va = member_va(base, "proc", addrs[1], "p_list.le_next")
+    inside = addrs[0] + 16
+    with _open(base, tmp_path, [(va, le(inside))]) as kd:
+        with pytest.raises(KvmError) as exc:
+            procs.getprocs(kd, KERN_PROC_PROC)
+        assert str(exc.value) == (
+            f"allproc corrupt: the struct proc at {inside:#x} overlaps another")
+
+
 def test_wild_proc_pointer(base: SynthDump, tmp_path: Path) -> None:
     addrs = _allproc_addrs(base)
     va = member_va(base, "proc", addrs[1], "p_list.le_next")
@@ -131,3 +171,20 @@ def test_unreadable_pcpu_keeps_partial_sums(base: SynthDump, tmp_path: Path) -> 
             cptime.getcptime(kd)
         assert exc.value.partial == [a + b for a, b in zip(t.cp_time[0], t.cp_time[1],
                                                            strict=True)]
+
+
+def test_out_of_memory_is_libkvms_allocation_failure(base: SynthDump,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that runs out of memory during the walk: libkvm's allocation text."""
+    real = procs._FastWalk.proclist
+
+    def exhausted(*args: object, **kw: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(procs._FastWalk, "proclist", exhausted)
+    with open_dump(base) as kd:
+        n = kdata(base).nprocs * 10
+        with pytest.raises(KvmError) as exc:
+            procs.getprocs(kd, KERN_PROC_ALL)
+        assert str(exc.value) == f"can't allocate {n * 1088} bytes: Cannot allocate memory"
+    monkeypatch.setattr(procs._FastWalk, "proclist", real)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kdata_helpers import kdata, open_dump
+from kdata_helpers import kdata, le, open_dump, patched
 
 from pykvm import kvm as K
 from pykvm.constants import (
@@ -178,3 +178,21 @@ def test_extra_procs_needs_types(tmp_path: Path) -> None:
         build_amd64(tmp_path, seed=1, extra_procs=5)
     with pytest.raises(ValueError, match="extra_procs must be between 0 and 20000"):
         build_amd64(tmp_path, seed=1, types="ctf-v3", extra_procs=20001)
+
+
+def test_getargv_absurd_length(sdump: SynthDump, tmp_path: Path) -> None:
+    """``ar_length`` of 4 GiB: kvm_argv's ARG_MAX bounds the read (512 KiB on amd64), so
+    the result is a KvmError (the arena ends) or at most ARG_MAX bytes, never a 4 GiB
+    allocation."""
+    t = kdata(sdump)
+    p = next(p for p in t.procs if p.args is not None)
+    with open_dump(sdump) as kd:
+        kp = next(k for k in procs.getprocs(kd, KERN_PROC_PROC) if k.pid == p.pid)
+        length_va = kd.types.view("pargs", kp.args, kd).member_address("ar_length")
+    with open_dump(sdump, patched(sdump, tmp_path, [(length_va, le(0xFFFFFFFF, 4))])) as kd:
+        kp = next(k for k in procs.getprocs(kd, KERN_PROC_PROC) if k.pid == p.pid)
+        try:
+            got = procs.getargv(kd, kp, pargs=True)
+        except KvmError:
+            return
+        assert sum(len(a) + 1 for a in got) <= 2 * 256 * 1024
