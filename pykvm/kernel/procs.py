@@ -1097,6 +1097,9 @@ class _FastWalk:
         thread_fields = c.thread
         cpu_u8 = c.cpu_u8
         tdbuf = _TDNAME_ZERO  # the record is zeroed for each process
+        tdmax = 0
+        tspots = self.thread_spots.buckets
+        tsz = self.thread_spots.size
         read2 = self.kd.read2
         tsize = c.size["thread"]
         direct = "thread" not in c.too_large
@@ -1105,8 +1108,12 @@ class _FastWalk:
             if td in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(self.kd, fmt(E.THREAD_CYCLE, p, MAX_PROC_WALK))
             seen.add(td)
-            if not zombie and not self.thread_spots.add(td):
-                raise fail(self.kd, fmt(E.THREAD_OVERLAP, p, td))
+            if not zombie:  # _Disjoint.add, inlined: no two threads may overlap
+                b = td // tsz
+                if b in tspots or (b - 1 in tspots and td - tspots[b - 1] < tsz) \
+                        or (b + 1 in tspots and tspots[b + 1] - td < tsz):
+                    raise fail(self.kd, fmt(E.THREAD_OVERLAP, p, td))
+                tspots[b] = td
             if zombie:
                 td = 0
                 d["wmesg"] = bytes(WMESGLEN)
@@ -1158,10 +1165,21 @@ class _FastWalk:
                     else:
                         d["stat"] = SWAIT
                 p0, p1, p2, p3 = psig
-                tdbuf = _tdname_update(tdbuf, tdata[name_lo:name_hi])
-                tdname = tdbuf[:tdbuf.find(b"\0")]
+                # ki_tdname: strlcpy over the previous thread's array (_tdname_update);
+                # tdmax is where that array's last non-zero byte ends
+                name = tdata[name_lo:name_hi]
                 rextra = extra.copy()
-                _tdname_extra(rextra, tdbuf, tdname)
+                if name[:1] == b"\0":
+                    tdbuf, tdmax, tdname = _TDNAME_ZERO, 0, b""
+                else:
+                    nul = name.find(b"\0")
+                    tdname = (name if nul < 0 else name[:nul])[:_TDNAME_SIZE - 1]
+                    n = len(tdname)
+                    if tdmax > n + 1:
+                        tdbuf = tdname + b"\0" + tdbuf[n + 1:]
+                        _tdname_extra(rextra, tdbuf, tdname)
+                    else:
+                        tdbuf, tdmax = tdname + bytes(_TDNAME_SIZE - n), n
                 # the fields every thread record sets (the carried ones are in d)
                 rec = _NEW(KinfoProc)
                 rec.__dict__ = {
