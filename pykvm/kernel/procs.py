@@ -1180,29 +1180,29 @@ class _FastWalk:
                         _tdname_extra(rextra, tdbuf, tdname)
                     else:
                         tdbuf, tdmax = tdname + bytes(_TDNAME_SIZE - n), n
-                # the fields every thread record sets (the carried ones are in d)
+                # the fields every thread record sets (the carried ones are in d; a copy
+                # and stores is about twice as fast as a dict display merging d)
+                r = d.copy()
+                r["kiflag"] = tkiflag
+                r["siglist"] = (p0 | t0, p1 | t1, p2 | t2, p3 | t3)
+                r["sigmask"] = (m0, m1, m2, m3)
+                r["swtime"] = swtime
+                r["flag"] = flag
+                r["nice"] = nice
+                r["traceflag"] = traceflag
+                r["pri_level"] = prio
+                r["pri_native"] = base
+                r["lastcpu"] = lastcpu
+                r["oncpu"] = oncpu
+                r["wchan"] = wchan
+                r["tdname"] = tdname
+                r["lastcpu_old"] = (lastcpu if 0 <= lastcpu <= MAXCPU_OLD
+                                    else _cpu_old(lastcpu))
+                r["oncpu_old"] = oncpu if 0 <= oncpu <= MAXCPU_OLD else _cpu_old(oncpu)
+                r["tid"] = tid
+                r["extra"] = rextra
                 rec = _NEW(KinfoProc)
-                rec.__dict__ = {
-                    **d,
-                    "kiflag": tkiflag,
-                    "siglist": (p0 | t0, p1 | t1, p2 | t2, p3 | t3),
-                    "sigmask": (m0, m1, m2, m3),
-                    "swtime": swtime,
-                    "flag": flag,
-                    "nice": nice,
-                    "traceflag": traceflag,
-                    "pri_level": prio,
-                    "pri_native": base,
-                    "lastcpu": lastcpu,
-                    "oncpu": oncpu,
-                    "wchan": wchan,
-                    "tdname": tdname,
-                    "lastcpu_old": (lastcpu if 0 <= lastcpu <= MAXCPU_OLD
-                                    else _cpu_old(lastcpu)),
-                    "oncpu_old": oncpu if 0 <= oncpu <= MAXCPU_OLD else _cpu_old(oncpu),
-                    "tid": tid,
-                    "extra": rextra,
-                }
+                rec.__dict__ = r
                 out.append(rec)
                 continue
             rec = _NEW(KinfoProc)

@@ -25,6 +25,20 @@ EXTRA = 10_000
 ROUNDS = 7
 
 
+def calibration_ms() -> float:
+    """The machine's speed right now: the best of five ``sum(range(10**7))`` (about 85 ms
+    on a quiet core of the project's 2-core CI machine; shared machines vary by 2x), to
+    read the figures against."""
+    best = min(_timed(lambda: sum(range(10**7))) for _ in range(5))
+    return round(best * 1000, 1)
+
+
+def _timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0
+
+
 def report(name: str, **figures: object) -> None:
     print(f"\nBENCH {name} {json.dumps(figures)}")
 
@@ -63,6 +77,7 @@ def test_bench_getprocs(big_dump: SynthDump, op: int, name: str) -> None:
         assert k.comm == p.comm.encode()[:18]
         assert k.extra.get("ttyname") == p.tty
     report(f"procs.getprocs.{name}", records=len(got),
+           calibration_ms=calibration_ms(),
            median_ms=round(statistics.median(wall) * 1000, 1),
            best_ms=round(min(wall) * 1000, 1),
            cpu_median_ms=round(statistics.median(cpu) * 1000, 1),
