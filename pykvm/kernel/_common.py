@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from ..constants import ELFCLASS64
-from ..errors import KvmError, cformat
+from ..errors import FaultError, KvmError, cformat
 
 if TYPE_CHECKING:
     from ..image.layout import StructView
@@ -103,6 +103,24 @@ def read_bytes(kd: Kvm, addr: int, size: int) -> bytes | None:
     except KvmError:
         return None
     return data if len(data) == size else None
+
+
+def bare_read(kd: Kvm, addr: int, size: int) -> bytes:
+    """A ``kvm_read`` whose result the caller ignores: what libkvm copied into the
+    destination before it failed, i.e. the bytes up to the first page that does not
+    translate (``b""`` when the first one does not)."""
+    try:
+        return kd.read2(addr, size)
+    except FaultError as exc:
+        n = (exc.address - addr) & ((1 << 64) - 1)
+        if 0 < n < size:
+            try:
+                return kd.read2(addr, n)
+            except KvmError:
+                return b""
+        return b""
+    except KvmError:
+        return b""
 
 
 def struct_at(kd: Kvm, name: str, addr: int) -> StructView | None:

@@ -90,6 +90,7 @@ from ..errors import KvmError
 from ..image.layout import _MAX_VIEW
 from . import procs_legacy
 from ._common import (
+    bare_read,
     byteorder,
     cache,
     check_native,
@@ -97,7 +98,6 @@ from ._common import (
     fmt,
     honours_strict,
     ptrsize,
-    read_bytes,
     read_int,
 )
 
@@ -350,11 +350,7 @@ class _ViewWalk:
         kp.ngroups = n
         want = max(n - first, 0)
         if want:
-            raw = b""
-            try:
-                raw = self.kd.read2(int(cred.cr_groups), want * 4)
-            except KvmError:
-                pass
+            raw = bare_read(self.kd, int(cred.cr_groups), want * 4)
             for k in range(len(raw) // 4):
                 groups[first + k] = int.from_bytes(raw[4 * k:4 * k + 4], self.order)
         kp.groups = tuple(groups[:max(n, 0)]) if n > 0 else ()
@@ -477,9 +473,8 @@ class _ViewWalk:
             sysent = int(proc.p_sysent)
             sv = self.soft("sysentvec", sysent) if sysent else None
             if sv is not None and int(sv.sv_name):
-                raw = read_bytes(kd, int(sv.sv_name), KI_EMULNAMELEN)
-                if raw is not None:
-                    self.emul = raw
+                raw = bare_read(kd, int(sv.sv_name), KI_EMULNAMELEN)
+                self.emul = raw + self.emul[len(raw):]  # what kvm_read copied, over the last
             if self.emul[:1] != b"\0":
                 kp.emul = _strlcpy(self.emul, KI_EMULNAMELEN)
             kp.runtime = cputick2usec(int(proc["p_rux.rux_runtime"]), self.freq)
@@ -518,11 +513,7 @@ class _ViewWalk:
             else:
                 td = 0
             if thr is not None and int(thr.td_wmesg):
-                raw = b""
-                try:
-                    raw = self.kd.read2(int(thr.td_wmesg), WMESGLEN)
-                except KvmError:
-                    pass
+                raw = bare_read(self.kd, int(thr.td_wmesg), WMESGLEN)
                 kp.wmesg = raw + kp.wmesg[len(raw):]
             else:
                 kp.wmesg = bytes(WMESGLEN)
@@ -539,11 +530,7 @@ class _ViewWalk:
             if thr is not None and int(thr.td_blocked):
                 kp.kiflag |= KI_LOCKBLOCK
                 if int(thr.td_lockname):
-                    raw = b""
-                    try:
-                        raw = self.kd.read2(int(thr.td_lockname), LOCKNAMELEN)
-                    except KvmError:
-                        pass
+                    raw = bare_read(self.kd, int(thr.td_lockname), LOCKNAMELEN)
                     kp.lockname = raw + kp.lockname[len(raw):]
                 else:
                     kp.lockname = bytes(LOCKNAMELEN)
@@ -861,10 +848,7 @@ class _FastWalk:
         hit = self.strings.get(addr)
         if hit is not None and len(hit) == size:
             return hit
-        try:
-            raw = self.kd.read2(addr, size)
-        except KvmError:
-            return b""
+        raw = bare_read(self.kd, addr, size)
         if len(raw) == size:
             self.strings[addr] = raw
         return raw
@@ -901,11 +885,7 @@ class _FastWalk:
             cr_flags |= KI_CRF_GRP_OVERFLOW
         want = max(n - first, 0)
         if want:
-            raw = b""
-            try:
-                raw = self.kd.read2(cr_groups, want * 4)
-            except KvmError:
-                pass
+            raw = bare_read(self.kd, cr_groups, want * 4)
             order = "<" if byteorder(self.kd) == "little" else ">"
             k = len(raw) // 4
             groups[first:first + k] = struct.unpack_from(f"{order}{k}I", raw)
@@ -1067,11 +1047,10 @@ class _FastWalk:
                 if sv_name:
                     raw = self.names.get(sv_name)
                     if raw is None:
-                        raw = read_bytes(kd, sv_name, KI_EMULNAMELEN)
-                        if raw is not None:
+                        raw = bare_read(kd, sv_name, KI_EMULNAMELEN)
+                        if len(raw) == KI_EMULNAMELEN:
                             self.names[sv_name] = raw
-                    if raw is not None:
-                        self.emul = raw
+                    self.emul = raw + self.emul[len(raw):]  # kvm_read's copy, over the last
             if self.emul[:1] != b"\0":
                 d["emul"] = _strlcpy(self.emul, KI_EMULNAMELEN)
             d["runtime"] = cputick2usec(runtime, freq)

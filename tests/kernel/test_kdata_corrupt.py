@@ -188,3 +188,29 @@ def test_out_of_memory_is_libkvms_allocation_failure(base: SynthDump,
             procs.getprocs(kd, KERN_PROC_ALL)
         assert str(exc.value) == f"can't allocate {n * 1088} bytes: Cannot allocate memory"
     monkeypatch.setattr(procs._FastWalk, "proclist", real)
+
+
+def test_wmesg_read_across_a_hole_keeps_the_prefix(base: SynthDump, tmp_path: Path) -> None:
+    """libkvm's kvm_read copies page by page into ki_wmesg and gives up at the page that
+    does not translate: the bytes before it replace the previous thread's, the rest stay
+    (kernel-data.md 1.9 quirk 8)."""
+    kt = kdata(base)
+    p = next(p for p in kt.procs if not p.zombie and len(p.threads) >= 2
+             and p.threads[0].wmesg)
+    with open_dump(base) as kd:
+        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
+        while True:  # the first page after the kernel's data that is not in the dump
+            page += 0x1000
+            try:
+                kd.read2(page, 1)
+            except KvmError:
+                break
+    addr = page - 4
+    wm = member_va(base, "thread", p.threads[1].addr, "td_wmesg")
+    with _open(base, tmp_path, [(addr, b"ABCD"), (wm, le(addr))]) as kd:
+        for strict in (False, True):
+            recs = [r for r in procs.getprocs(kd, KERN_PROC_ALL, strict=strict)
+                    if r.pid == p.pid]
+            first = recs[0].wmesg
+            assert first[:len(p.threads[0].wmesg)] == p.threads[0].wmesg.encode()[:8]
+            assert recs[1].wmesg == b"ABCD" + first[4:]
