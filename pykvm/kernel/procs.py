@@ -362,6 +362,10 @@ class _ViewWalk:
     def proclist(self, what: int, arg: int, p: int, maxcnt: int, out: list[KinfoProc],
                  listname: str) -> None:
         """``kvm_proclist``: append records to ``out`` (raises on fatal errors)."""
+        # the leftovers of ignored reads live in this walk's locals: zero at its start
+        # (uninitialised in libkvm; kernel-data.md 0.4)
+        self.vm = None
+        self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         if what == KERN_PROC_ALL:
             what |= KERN_PROC_INC_THREAD
@@ -917,6 +921,10 @@ class _FastWalk:
     def proclist(self, what: int, arg: int, p: int, maxcnt: int, out: list[KinfoProc],
                  listname: str) -> None:
         """``kvm_proclist``: append records to ``out`` (raises on fatal errors)."""
+        # the leftovers of ignored reads live in this walk's locals: zero at its start
+        # (uninitialised in libkvm; kernel-data.md 0.4)
+        self.vm = None
+        self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         c = self.c
         if what == KERN_PROC_ALL:
