@@ -679,24 +679,14 @@ def _sigset_words(layout: StructLayout, path: str) -> list[tuple[int, int, str]]
 def _sigset_at(layout: StructLayout, order: str, path: str) -> Callable[[bytes], tuple[
         int, ...]]:
     """A decoder of the ``sigset_t`` at ``path``: always four words (as :func:`_sigset`)."""
-    m = layout.get(path + ".__bits")
-    if m is None or m.type.kind != "array" or m.type.target is None:
-        raise _Unsupported(path)
-    el = m.type.target
-    n = m.type.count or 0
-    if m.bit_size is not None or el.kind != "int" or el.size not in _CODES or n <= 0:
-        raise _Unsupported(path)
-    if m.offset + n * el.size > layout.size:
-        raise _Unsupported(path)
-    code = _CODES[el.size]
-    st = struct.Struct(("<" if order == "little" else ">") + str(n)
-                       + (code if el.signed else code.upper()))
-    off = m.offset
-    unpack = st.unpack_from
-    if n == _SIGWORDS:
+    words = _sigset_words(layout, path)
+    off = words[0][0]
+    unpack = struct.Struct(("<" if order == "little" else ">")
+                           + "".join(code for _o, _s, code in words)).unpack_from
+    if len(words) == _SIGWORDS:
         return lambda data: unpack(data, off)
-    pad = (0,) * _SIGWORDS
-    return lambda data: (unpack(data, off) + pad)[:_SIGWORDS]
+    pad = (0,) * (_SIGWORDS - len(words))
+    return lambda data: unpack(data, off) + pad
 
 
 def _raw_at(layout: StructLayout, path: str) -> tuple[int, int]:
