@@ -5,8 +5,11 @@ of a core with bytes patched at a kernel virtual address."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from pykvm import kvm as K
 from pykvm.synth import SynthDump, build_amd64
@@ -146,3 +149,37 @@ def unmapped(d: SynthDump) -> int:
     with open_dump(d) as kd:
         assert kd.backend is not None and kd.backend.kvatop(va)[1] == 0, hex(va)
     return va
+
+
+#: the dumps the corruption tests of other architectures damage (era 12: zombies on
+#: zombproc): (architecture, format, type source)
+CORRUPT_BASES = [
+    ("powerpc64", "minidump-hpt", "ctf-v3"),  # 64-bit big-endian
+    ("i386", "minidump-pae", "dwarf"),  # 32-bit little-endian
+    ("powerpc", "elf", "ctf-v3"),  # 32-bit big-endian, ELF full dump
+    ("mips", "minidump-o32-be", "ctf-v3"),  # 32-bit big-endian, minidump
+]
+CORRUPT_ERA = "12"
+
+
+def corrupt_base(root: Path, case: tuple[str, str, str]) -> SynthDump:
+    """The dump of one :data:`CORRUPT_BASES` case, written into ``root``."""
+    from pykvm.synth import build as synth_build
+
+    arch, fmt, types = case
+    return synth_build(arch, root, 11, fmt, types=types, era=CORRUPT_ERA)
+
+
+@contextmanager
+def hang_alarm(seconds: int) -> Iterator[None]:
+    """Fail (instead of hanging the suite) when the body runs longer than ``seconds``."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise AssertionError(f"no result after {seconds} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -10,13 +10,23 @@ alarm fails a test that runs away).
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
-from kdata_helpers import kdata, layout, member_va, open_dump, packed, patched, ptr_size, unmapped
+from kdata_helpers import (
+    CORRUPT_BASES,
+    corrupt_base,
+    hang_alarm,
+    kdata,
+    layout,
+    member_va,
+    open_dump,
+    packed,
+    patched,
+    ptr_size,
+    unmapped,
+)
 
 from pykvm import kvm as K
 from pykvm.constants import (
@@ -29,41 +39,23 @@ from pykvm.constants import (
 from pykvm.errors import KvmError
 from pykvm.kernel import procs
 from pykvm.synth import SynthDump
-from pykvm.synth import build as synth_build
 from pykvm.synth.kerneldata import ProcTruth
 
-#: (architecture, format, type source): era 12 everywhere, so zombies sit on zombproc
-BASES = [
-    ("powerpc64", "minidump-hpt", "ctf-v3"),  # 64-bit big-endian
-    ("i386", "minidump-pae", "dwarf"),  # 32-bit little-endian
-    ("powerpc", "elf", "ctf-v3"),  # 32-bit big-endian, ELF full dump
-    ("mips", "minidump-o32-be", "ctf-v3"),  # 32-bit big-endian, minidump
-]
-ERA = "12"
+BASES = CORRUPT_BASES
 #: seconds a single test may take before it counts as a hang
 HANG = 60
 
 
 @pytest.fixture(scope="module", params=BASES, ids=["-".join(b) for b in BASES])
 def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SynthDump:
-    arch, fmt, types = request.param
-    d = tmp_path_factory.mktemp(f"corrupt-{arch}")
-    return synth_build(arch, d, 11, fmt, types=types, era=ERA)
+    return corrupt_base(tmp_path_factory.mktemp(f"corrupt-{request.param[0]}"), request.param)
 
 
 @pytest.fixture(autouse=True)
 def no_hang() -> Iterator[None]:
     """Fail (instead of hanging the suite) when a walk does not end."""
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise AssertionError(f"no result after {HANG} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(HANG)
-    try:
+    with hang_alarm(HANG):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _open(d: SynthDump, tmp: Path, patches: list[tuple[int, bytes]]) -> K.Kvm:
