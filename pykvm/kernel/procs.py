@@ -932,13 +932,30 @@ class _FastWalk:
         comm_lo, comm_hi = c.p_comm
         hz = self.hz & U32
         freq = self.freq
+        read2 = kd.read2
+        psize_ = c.size["proc"]
+        proc_direct = "proc" not in c.too_large
+        vmsize = c.size["vmspace"]
+        vm_direct = "vmspace" not in c.too_large
+        vmspace_fields = c.vmspace
+        creds, pids, pgrps, sessions = self.creds, self.pids, self.pgrps, self.sessions
+        copy_jobc = self.copy_jobc
+        last_emul: bytes | None = None
+        last_emul_str = b""
         while len(out) - start < maxcnt and p != 0:
             if p in seen or len(seen) >= MAX_PROC_WALK:
                 raise fail(kd, E.cformat(E.PROC_CYCLE, listname, MAX_PROC_WALK))
             seen.add(p)
             if not self.proc_spots.add(p, again=True):
                 raise fail(kd, fmt(E.PROC_OVERLAP, listname, p))
-            data = self.data("proc", p, "proc")
+            data = b""
+            if proc_direct:  # self.data, inlined
+                try:
+                    data = read2(p, psize_)
+                except KvmError:
+                    pass
+            if len(data) < psize_ or not proc_direct:
+                data = self.data("proc", p, "proc")  # the failure, as KREAD
             (nxt, state, ucred, pid, args, numthreads, textvp, fdp, pdp, vmspace, sigacts,
              oppid, pptr, reaper, reapsubtree, flag, pgrp_addr, sysent, runtime, acflag,
              lock, td, swtick, nice, traceflag, x1, x2) = proc_fields(data)
@@ -947,7 +964,9 @@ class _FastWalk:
                 p = nxt
                 continue
             d = _DEFAULTS.copy()
-            cred = self.cred(ucred)
+            cred = creds.get(ucred)
+            if cred is None:
+                cred = self.cred(ucred)
             groups0 = 0
             extra: dict[str, Any] = {}
             if cred is not None:
@@ -979,10 +998,13 @@ class _FastWalk:
             if oppid:
                 d["ppid"] = oppid
             elif pptr:
-                d["ppid"] = self.pid_of(pptr, "pproc")
+                ppid = pids.get(pptr)
+                d["ppid"] = ppid if ppid is not None else self.pid_of(pptr, "pproc")
             if has_reaper:
                 if reaper:
-                    d["reaper"] = self.pid_of(reaper, "reaper proc")
+                    rpid = pids.get(reaper)
+                    d["reaper"] = rpid if rpid is not None else self.pid_of(reaper,
+                                                                          "reaper proc")
                 d["reapsubtree"] = reapsubtree
             kiflag = 0
             tdev = 0
@@ -990,9 +1012,12 @@ class _FastWalk:
             if pgrp_addr == 0:
                 tdev = NODEV
             else:
-                pgid, sess_addr, jobc = self.pgrp(pgrp_addr, "pgrp")
-                d["jobc"] = _s16(jobc) if self.copy_jobc else -1
-                sess, d["login"] = self.session(sess_addr)
+                pg = pgrps.get(pgrp_addr)
+                pgid, sess_addr, jobc = pg if pg is not None else self.pgrp(pgrp_addr,
+                                                                            "pgrp")
+                d["jobc"] = _s16(jobc) if copy_jobc else -1
+                se = sessions.get(sess_addr)
+                sess, d["login"] = se if se is not None else self.session(sess_addr)
                 sid = sess[0]
                 if flag & P_CONTROLT and sess[1]:
                     tty_addr = sess[1]
@@ -1022,9 +1047,16 @@ class _FastWalk:
             d["pgid"] = pgid
             d["sid"] = sid
             d["tdev"] = tdev
-            vm = self.soft("vmspace", vmspace) if vmspace else None
+            vm = None
+            if vmspace and vm_direct:  # self.soft, inlined
+                try:
+                    vm = read2(vmspace, vmsize)
+                except KvmError:
+                    pass
+                if vm is not None and len(vm) < vmsize:
+                    vm = None
             if vm is not None:
-                self.vm = c.vmspace(vm)
+                self.vm = vmspace_fields(vm)
             if self.vm is not None:
                 (d["size"], d["rssize"], d["swrss"], d["tsize"], d["dsize"],
                  d["ssize"]) = self.vm
@@ -1033,8 +1065,10 @@ class _FastWalk:
                     or sel == KERN_PROC_TTY and (not flag & P_CONTROLT or tdev != arg & U64):
                 p = nxt
                 continue
-            if data[comm_lo:comm_lo + 1] != b"\0":
-                d["comm"] = _strlcpy(data[comm_lo:comm_hi], 19)
+            comm = data[comm_lo:comm_hi]
+            if comm[:1] != b"\0":  # strlcpy(ki_comm, p_comm, MAXCOMLEN)
+                nul = comm.find(b"\0")
+                d["comm"] = (comm if nul < 0 else comm[:nul])[:18]
             if sysent:
                 sv_name = self.sysents.get(sysent)
                 if sv_name is None:
@@ -1049,8 +1083,11 @@ class _FastWalk:
                         if len(raw) == KI_EMULNAMELEN:
                             self.names[sv_name] = raw
                     self.emul = raw + self.emul[len(raw):]  # kvm_read's copy, over the last
-            if self.emul[:1] != b"\0":
-                d["emul"] = _strlcpy(self.emul, KI_EMULNAMELEN)
+            emul = self.emul
+            if emul[:1] != b"\0":
+                if emul is not last_emul:  # strlcpy(ki_emul, svname, KI_EMULNAMELEN)
+                    last_emul, last_emul_str = emul, _strlcpy(emul, KI_EMULNAMELEN)
+                d["emul"] = last_emul_str
             d["runtime"] = cputick2usec(runtime, freq)
             d["pid"] = pid
             d["xstat"] = ((x1 << 8) | x2) & 0xFFFF if has_xexit else x1 & 0xFFFF
