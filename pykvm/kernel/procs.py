@@ -1112,6 +1112,7 @@ class _FastWalk:
         cpu_u8 = c.cpu_u8
         tdbuf = _TDNAME_ZERO  # the record is zeroed for each process
         tdmax = 0
+        strings = self.strings
         tspots = self.thread_spots.buckets
         tsz = self.thread_spots.size
         read2 = self.kd.read2
@@ -1153,7 +1154,9 @@ class _FastWalk:
                 if inc:
                     td = tnext
                 if wmesg:
-                    raw = self.raw8(wmesg, WMESGLEN)
+                    raw = strings.get(wmesg)  # self.raw8, inlined for the cached case
+                    if raw is None or len(raw) != WMESGLEN:
+                        raw = self.raw8(wmesg, WMESGLEN)
                     d["wmesg"] = raw if len(raw) == WMESGLEN else raw + d["wmesg"][len(raw):]
                 else:
                     d["wmesg"] = bytes(WMESGLEN)
@@ -1210,9 +1213,10 @@ class _FastWalk:
                 r["oncpu"] = oncpu
                 r["wchan"] = wchan
                 r["tdname"] = tdname
-                r["lastcpu_old"] = (lastcpu if 0 <= lastcpu <= MAXCPU_OLD
-                                    else _cpu_old(lastcpu))
-                r["oncpu_old"] = oncpu if 0 <= oncpu <= MAXCPU_OLD else _cpu_old(oncpu)
+                r["lastcpu_old"] = (lastcpu if 0 <= lastcpu <= MAXCPU_OLD else NOCPU_OLD
+                                    if lastcpu == NOCPU else _cpu_old(lastcpu))
+                r["oncpu_old"] = (oncpu if 0 <= oncpu <= MAXCPU_OLD else NOCPU_OLD
+                                  if oncpu == NOCPU else _cpu_old(oncpu))
                 r["tid"] = tid
                 r["extra"] = rextra
                 rec = _NEW(KinfoProc)
