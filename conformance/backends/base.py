@@ -78,7 +78,8 @@ class Backend:
 
     def session(self, prep: Prepared) -> Session:
         """A fresh session (backends that execute steps themselves)."""
-        raise NotImplementedError
+        raise TypeError(f"the {type(self).__name__} backend runs instances through "
+                        "execute(), not through sessions")
 
     def execute(self, inst: Instance, prep: Prepared,
                 steps: Sequence[ResolvedStep]) -> Execution:
