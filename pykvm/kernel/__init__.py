@@ -9,10 +9,13 @@
 * :mod:`.msgbuf` -- the kernel message buffer (a pykvm extension, section 7A)
 * :mod:`.swap` -- ``kvm_getswapinfo``
 * :mod:`.procs` -- ``kvm_getprocs``, ``kvm_getargv``, ``kvm_getenvv``
+  (:mod:`.procs_legacy`: the rules of older releases' libkvm, ``legacy=True``)
 
 Every function takes a :class:`~pykvm.kvm.Kvm` and reads kernel structures through the
 layout model (``kd.types``, ``kd.struct``), never with fixed offsets.  Where libkvm returns
 -1 (or NULL) with a message, these functions store the message (``kd.geterr()``) and raise
 :class:`~pykvm.errors.KvmError` with it.  ``strict=True`` reproduces FreeBSD exactly
-(Appendix B of kernel-data.md); the default applies pykvm's documented deviations.
+(Appendix B of kernel-data.md), as does every call on a descriptor opened with
+``strict=True``; the default applies pykvm's documented deviations.  The calls are also
+methods of the descriptor (``kd.getprocs(...)``).
 """
