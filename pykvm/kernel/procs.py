@@ -250,6 +250,16 @@ def _cstr(raw: bytes) -> str:
     return (raw if nul < 0 else raw[:nul]).decode("utf-8", "replace")
 
 
+def _overlay_read(kd: Kvm, addr: int, size: int, prev: bytes) -> bytes | None:
+    """``(void)kvm_read`` into a local that ``kvm_proclist`` reuses from process to
+    process: the bytes copied before the first page that does not translate, over the
+    previous contents; None when nothing was copied (the contents stay as they were)."""
+    raw = bare_read(kd, addr, size)
+    if len(raw) == size:
+        return raw
+    return raw + prev[len(raw):] if raw else None
+
+
 class _Disjoint:
     """Addresses of same-sized kernel objects, which in a sane kernel never overlap.
 
@@ -306,6 +316,7 @@ class _ViewWalk:
         self.order = byteorder(kd)
         self.separate_egid = self.types.struct("ucred").has("cr_gid")
         self.vm: StructView | None = None
+        self.vm_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
         self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
@@ -365,6 +376,7 @@ class _ViewWalk:
         # the leftovers of ignored reads live in this walk's locals: zero at its start
         # (uninitialised in libkvm; kernel-data.md 0.4)
         self.vm = None
+        self.vm_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         if what == KERN_PROC_ALL:
@@ -451,9 +463,14 @@ class _ViewWalk:
                         kp.tsid = int(sess.s_sid)
                 else:
                     kp.tdev = NODEV
-            vm = self.soft("vmspace", kp.vmspace) if kp.vmspace else None
-            if vm is not None:
-                self.vm = vm
+            vm_layout = self.types.struct("vmspace")
+            if vm_layout.size <= _MAX_VIEW:
+                if kp.vmspace:
+                    raw = _overlay_read(kd, kp.vmspace, vm_layout.size,
+                                        self.vm_raw or bytes(vm_layout.size))
+                    if raw is not None:
+                        self.vm_raw = raw
+                        self.vm = self.types.view_from(vm_layout, raw, kp.vmspace, kd)
             if self.vm is not None:
                 v = self.vm
                 kp.size = int(v["vm_map.size"])
@@ -798,6 +815,7 @@ class _FastWalk:
         self.hz = hz
         self.freq = freq
         self.vm: tuple[int, ...] | None = None
+        self.vm_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
         self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
@@ -914,6 +932,7 @@ class _FastWalk:
         # the leftovers of ignored reads live in this walk's locals: zero at its start
         # (uninitialised in libkvm; kernel-data.md 0.4)
         self.vm = None
+        self.vm_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         c = self.c
@@ -1047,16 +1066,17 @@ class _FastWalk:
             d["pgid"] = pgid
             d["sid"] = sid
             d["tdev"] = tdev
-            vm = None
-            if vmspace and vm_direct:  # self.soft, inlined
+            if vmspace and vm_direct:  # (void)kvm_read into the reused vmspace local
+                vm: bytes | None
                 try:
                     vm = read2(vmspace, vmsize)
                 except KvmError:
-                    pass
-                if vm is not None and len(vm) < vmsize:
-                    vm = None
-            if vm is not None:
-                self.vm = vmspace_fields(vm)
+                    vm = _overlay_read(kd, vmspace, vmsize, self.vm_raw or bytes(vmsize))
+                if vm is not None and 0 < len(vm) < vmsize:  # a short read (core's end)
+                    vm = vm + (self.vm_raw or bytes(vmsize))[len(vm):]
+                if vm is not None and len(vm) == vmsize:
+                    self.vm_raw = vm
+                    self.vm = vmspace_fields(vm)
             if self.vm is not None:
                 (d["size"], d["rssize"], d["swrss"], d["tsize"], d["dsize"],
                  d["ssize"]) = self.vm

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kdata_helpers import UNMAPPED, build, kdata, le, member_va, open_dump, patched
+from kdata_helpers import UNMAPPED, build, kdata, layout, le, member_va, open_dump, patched
 
 from pykvm import kvm as K
 from pykvm.constants import KERN_PROC_ALL, KERN_PROC_PID, KERN_PROC_PROC
@@ -214,3 +214,46 @@ def test_wmesg_read_across_a_hole_keeps_the_prefix(base: SynthDump, tmp_path: Pa
             first = recs[0].wmesg
             assert first[:len(p.threads[0].wmesg)] == p.threads[0].wmesg.encode()[:8]
             assert recs[1].wmesg == b"ABCD" + first[4:]
+
+
+VM_FIELDS = (("size", "vm_map.size"), ("rssize", "vm_pmap.pm_stats.resident_count"),
+             ("swrss", "vm_swrss"), ("tsize", "vm_tsize"), ("dsize", "vm_dsize"),
+             ("ssize", "vm_ssize"))
+
+
+def test_vmspace_read_across_a_hole_overlays_the_previous(base: SynthDump,
+                                                          tmp_path: Path) -> None:
+    """``(void)kvm_read`` of a vmspace whose tail does not translate: the bytes before the
+    hole land over the previous process's vmspace, whose other bytes stay (0.4)."""
+    kt = kdata(base)
+    lt = layout(base)
+    vm_st = lt.structs["vmspace"]
+    procs_in_walk = [p for p in kt.procs if p.list_name == "allproc"]
+    a, b = procs_in_walk[2], procs_in_walk[3]
+    with open_dump(base) as kd:
+        a_vm = next(k for k in procs.getprocs(kd, KERN_PROC_PROC) if k.pid == a.pid).vmspace
+        a_raw = kd.read2(a_vm, vm_st.size)
+        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
+        while True:  # the first page after the kernel's data that is not in the dump
+            page += 0x1000
+            try:
+                kd.read2(page, 1)
+            except KvmError:
+                break
+    # the bytes copied before the hole reach just past the first vmspace field read
+    ends = sorted(vm_st.member(path).offset + vm_st.member(path).size for _n, path in VM_FIELDS)
+    prefix = bytes((0x41 + i) % 256 for i in range(ends[0]))
+    where = page - len(prefix)
+    ptr = member_va(base, "proc", b.addr, "p_vmspace")
+    with _open(base, tmp_path, [(where, prefix), (ptr, le(where))]) as kd:
+        overlay = prefix + a_raw[len(prefix):]
+        for strict in (False, True):
+            got = next(k for k in procs.getprocs(kd, KERN_PROC_PROC, strict=strict)
+                       if k.pid == b.pid)
+            changed = 0
+            for name, path in VM_FIELDS:
+                m = vm_st.member(path)
+                want = int.from_bytes(overlay[m.offset:m.offset + m.size], "little")
+                assert getattr(got, name) % (1 << (8 * m.size)) == want, name
+                changed += want != int.from_bytes(a_raw[m.offset:m.offset + m.size], "little")
+            assert changed >= 1  # a field from the new bytes, the others the previous one's
