@@ -317,6 +317,7 @@ class _ViewWalk:
         self.separate_egid = self.types.struct("ucred").has("cr_gid")
         self.vm: StructView | None = None
         self.vm_raw = b""
+        self.sv_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
         self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
@@ -377,6 +378,7 @@ class _ViewWalk:
         # (uninitialised in libkvm; kernel-data.md 0.4)
         self.vm = None
         self.vm_raw = b""
+        self.sv_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         if what == KERN_PROC_ALL:
@@ -492,7 +494,14 @@ class _ViewWalk:
             if comm[:1] != b"\0":
                 kp.comm = _strlcpy(comm, 19)
             sysent = int(proc.p_sysent)
-            sv = self.soft("sysentvec", sysent) if sysent else None
+            sv = None
+            sv_layout = self.types.struct("sysentvec")
+            if sysent and sv_layout.size <= _MAX_VIEW:  # (void)kvm_read, reused local
+                raw_sv = _overlay_read(kd, sysent, sv_layout.size,
+                                       self.sv_raw or bytes(sv_layout.size))
+                if raw_sv is not None:
+                    self.sv_raw = raw_sv
+                    sv = self.types.view_from(sv_layout, raw_sv, sysent, kd)
             if sv is not None and int(sv.sv_name):
                 raw = bare_read(kd, int(sv.sv_name), KI_EMULNAMELEN)
                 self.emul = raw + self.emul[len(raw):]  # what kvm_read copied, over the last
@@ -816,6 +825,7 @@ class _FastWalk:
         self.freq = freq
         self.vm: tuple[int, ...] | None = None
         self.vm_raw = b""
+        self.sv_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         self.proc_spots = _Disjoint(kd.types.sizeof("proc"))
         self.thread_spots = _Disjoint(kd.types.sizeof("thread"))
@@ -827,7 +837,7 @@ class _FastWalk:
         self.sessions: dict[int, tuple[tuple[int, ...], bytes]] = {}
         self.ttys: dict[int, tuple[int, int, int]] = {}
         self.cdevs: dict[int, str] = {}
-        self.sysents: dict[int, int] = {}
+        self.sysents: dict[int, tuple[int, bytes]] = {}
         self.names: dict[int, bytes] = {}
         self.strings: dict[int, bytes] = {}
 
@@ -933,6 +943,7 @@ class _FastWalk:
         # (uninitialised in libkvm; kernel-data.md 0.4)
         self.vm = None
         self.vm_raw = b""
+        self.sv_raw = b""
         self.emul = bytes(KI_EMULNAMELEN)
         kd = self.kd
         c = self.c
@@ -1090,12 +1101,19 @@ class _FastWalk:
                 nul = comm.find(b"\0")
                 d["comm"] = (comm if nul < 0 else comm[:nul])[:18]
             if sysent:
-                sv_name = self.sysents.get(sysent)
-                if sv_name is None:
-                    sv = self.soft("sysentvec", sysent)
-                    if sv is not None:
-                        sv_name = c.sysentvec(sv)[0]
-                        self.sysents[sysent] = sv_name
+                hit = self.sysents.get(sysent)
+                sv_name = None
+                if hit is not None:
+                    sv_name, self.sv_raw = hit
+                elif "sysentvec" not in c.too_large:  # (void)kvm_read, reused local
+                    svsize = c.size["sysentvec"]
+                    got = bare_read(kd, sysent, svsize)
+                    if got:
+                        raw_sv = got + (self.sv_raw or bytes(svsize))[len(got):]
+                        sv_name = c.sysentvec(raw_sv)[0]
+                        if len(got) == svsize:  # a whole read: the same every time
+                            self.sysents[sysent] = (sv_name, raw_sv)
+                        self.sv_raw = raw_sv
                 if sv_name:
                     raw = self.names.get(sv_name)
                     if raw is None:

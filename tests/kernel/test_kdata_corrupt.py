@@ -257,3 +257,36 @@ def test_vmspace_read_across_a_hole_overlays_the_previous(base: SynthDump,
                 assert getattr(got, name) % (1 << (8 * m.size)) == want, name
                 changed += want != int.from_bytes(a_raw[m.offset:m.offset + m.size], "little")
             assert changed >= 1  # a field from the new bytes, the others the previous one's
+
+
+def test_sysentvec_read_across_a_hole_overlays_the_previous(base: SynthDump,
+                                                            tmp_path: Path) -> None:
+    """A ``struct sysentvec`` readable only up to just past ``sv_name``: that prefix lands
+    over the previous process's sysentvec, and the emulation name is read through the new
+    ``sv_name`` (here: the kernel's ``version`` string)."""
+    kt = kdata(base)
+    lt = layout(base)
+    sv_st = lt.structs["sysentvec"]
+    name_m = sv_st.member("sv_name")
+    walk = [p for p in kt.procs if p.list_name == "allproc"]
+    b = walk[3]
+    with open_dump(base) as kd:
+        version = kd.nlist2(["_version"])["_version"].value
+        text = kd.read2(version, 16)
+        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
+        while True:  # the first page after the kernel's data that is not in the dump
+            page += 0x1000
+            try:
+                kd.read2(page, 1)
+            except KvmError:
+                break
+    n = name_m.offset + name_m.size
+    prefix = bytes(name_m.offset) + le(version, name_m.size)
+    where = page - n
+    ptr = member_va(base, "proc", b.addr, "p_sysent")
+    with _open(base, tmp_path, [(where, prefix), (ptr, le(where))]) as kd:
+        for strict in (False, True):
+            recs = {k.pid: k for k in procs.getprocs(kd, KERN_PROC_PROC, strict=strict)}
+            want = text.split(b"\0")[0][:15]
+            assert recs[b.pid].emul == want
+            assert recs[walk[4].pid].emul == b.emul.encode()[:15]  # a whole sysentvec again
