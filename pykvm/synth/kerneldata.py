@@ -33,6 +33,7 @@ P_SYSTEM = 0x00200
 P_KPROC = 0x00004
 P_EXEC = 0x04000
 P_INMEM = 0x10000000
+CRED_FLAG_CAPMODE = 0x1
 PRS_NORMAL = 1
 PRS_ZOMBIE = 2
 TDS_INHIBITED = 1
@@ -130,6 +131,10 @@ class ProcTruth:
     args: tuple[str, ...] | None = None
     #: the process group's ``pg_jobc`` (None: the kernel has no such member, FreeBSD 14+)
     pg_jobc: int | None = None
+    #: ``cr_flags`` of the credential (``CRED_FLAG_CAPMODE`` for the jailed daemon)
+    cr_flags: int = 0
+    #: ``p_tracevp`` (0, or the vnode a ktrace writes to; kernels with that member)
+    tracevp: int = 0
 
 
 @dataclass(frozen=True)
@@ -610,6 +615,9 @@ def lay_out_kernel_data(
         pw.set("p_list.le_prev", link_prev(lst, head, i))
         pw.set("p_pid", p.pid)
         pw.set("p_state", PRS_ZOMBIE if p.zombie else PRS_NORMAL)
+        # the long-named job is being ktrace'd to its terminal (kernels with p_tracevp)
+        tracevp = ttyvp_va if i == 4 and pw.has("p_tracevp") else 0
+        pw.set_if("p_tracevp", tracevp)
         flag = P_INMEM | (P_SYSTEM | P_KPROC if i == 0 else P_EXEC if i > 1 else 0)
         if p.ctty:
             flag |= P_CONTROLT
@@ -711,6 +719,9 @@ def lay_out_kernel_data(
         cw.set("cr_rgid", rgid)
         cw.set("cr_svgid", svgid)
         cw.set("cr_prison", prison_jail_va if p.jail else prison0_va)
+        # the jailed daemon runs in capability mode (CRED_FLAG_CAPMODE)
+        cr_flags = CRED_FLAG_CAPMODE if p.jail else 0
+        cw.set("cr_flags", cr_flags)
         cw.set_if("cr_ref", 1)
         if separate_egid:
             supp = p.groups[1:]
@@ -788,6 +799,8 @@ def lay_out_kernel_data(
             threads=tuple(threads),
             args=x_args.get(i),
             pg_jobc=len(members[p.pgrp]) if has_jobc else None,
+            cr_flags=cr_flags,
+            tracevp=tracevp,
         )
         proc_truth[i] = pt
         if i == 0:

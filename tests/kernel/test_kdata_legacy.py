@@ -11,7 +11,13 @@ from kdata_helpers import kdata
 
 from pykvm import kvm as K
 from pykvm.abi import kinfo_proc as kpabi
-from pykvm.constants import KERN_PROC_ALL, KERN_PROC_INC_THREAD, KERN_PROC_PROC, KI_SLEADER
+from pykvm.constants import (
+    KERN_PROC_ALL,
+    KERN_PROC_INC_THREAD,
+    KERN_PROC_PROC,
+    KI_CRF_GRP_OVERFLOW,
+    KI_SLEADER,
+)
 from pykvm.kernel import procs, procs_legacy
 from pykvm.synth import SynthDump
 
@@ -131,3 +137,19 @@ def test_cputick2usec_old() -> None:
     # top range: tick / (f / 10^6) = 2^63 // 2400
     assert procs_legacy.cputick2usec_old(1 << 63, f) == 3_843_071_682_022_823
     assert procs_legacy.cputick2usec_old(5, 0) == 0
+
+
+def test_tracep_and_cr_flags(kd: K.Kvm, kdump: SynthDump) -> None:
+    """The jailed daemon's credential carries CRED_FLAG_CAPMODE and the long-named job is
+    ktrace'd (kernels with ``p_tracevp``): current libkvm maps the flag and stores a NULL
+    ``ki_tracep``; the dump's own release's libkvm copies both."""
+    t = kdata(kdump)
+    traced = [p for p in t.procs if p.tracevp]
+    capmode = [p for p in t.procs if p.cr_flags]
+    assert capmode and (bool(traced) == (int(t.era) <= 12))
+    for legacy in (False, True):
+        got = {k.pid: k for k in procs.getprocs(kd, KERN_PROC_PROC, legacy=legacy)}
+        for p in t.procs:
+            k = got[p.pid]
+            assert k.cr_flags & ~KI_CRF_GRP_OVERFLOW == p.cr_flags  # 0x1 either way
+            assert k.tracep == (p.tracevp if legacy else 0)
