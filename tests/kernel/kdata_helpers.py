@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pykvm import kvm as K
 from pykvm.synth import SynthDump, build_amd64
@@ -183,3 +184,33 @@ def hang_alarm(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+NODEV64 = (1 << 64) - 1
+
+
+def check_record(k: Any, p: Any) -> None:
+    """The process fields of a getprocs record ``k`` against the writer's ``ProcTruth``
+    ``p`` (kernel-data.md 1.6; libkvm's 64-bit NODEV whatever the kernel's dev_t)."""
+    assert k.paddr == p.addr
+    assert (k.pid, k.ppid, k.pgid, k.sid) == (p.pid, p.ppid, p.pgid, p.sid)
+    assert (k.uid, k.ruid, k.svuid, k.rgid, k.svgid) == (p.uid, p.ruid, p.svuid, p.rgid,
+                                                        p.svgid)
+    assert k.groups == p.groups and k.ngroups == len(p.groups)
+    assert k.jid == p.jid
+    assert k.comm == p.comm.encode()[:18]
+    assert k.emul == p.emul.encode()[:15]
+    assert k.login == p.login.encode()[:18].ljust(18, b"\0")
+    assert (k.size, k.rssize, k.swrss, k.tsize, k.dsize, k.ssize) == (
+        p.size, p.rssize, p.swrss, p.tsize, p.dsize, p.ssize)
+    assert k.xstat == ((p.xexit << 8) | p.xsig)
+    # kernel-data.md 1.10: pg_jobc where the kernel has it (FreeBSD <= 13), else -1
+    assert k.jobc == (-1 if p.pg_jobc is None else p.pg_jobc)
+    assert k.numthreads == len(p.threads)
+    assert k.tdev == NODEV64 and k.tdev_freebsd11 == 0xFFFFFFFF
+    if p.tty is not None:
+        assert (k.tpgid, k.tsid) == (p.tty_pgid, p.tty_sid)
+    else:
+        assert (k.tpgid, k.tsid) == (0, 0)
+    if not p.zombie:
+        assert (k.flag, k.nice) == (p.flag, p.nice)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kdata_helpers import kdata, open_dump
+from kdata_helpers import check_record, kdata, open_dump
 
 from pykvm import errors as E
 from pykvm import kvm as K
@@ -100,34 +100,12 @@ def _order(d: SynthDump) -> str:
     return "<" if tl.target.byteorder == "little" else ">"
 
 
-def _check(k: procs.KinfoProc, p: ProcTruth, nodev: int) -> None:
-    assert k.paddr == p.addr
-    assert (k.pid, k.ppid, k.pgid, k.sid) == (p.pid, p.ppid, p.pgid, p.sid)
-    assert (k.uid, k.ruid, k.svuid, k.rgid, k.svgid) == (p.uid, p.ruid, p.svuid, p.rgid,
-                                                        p.svgid)
-    assert k.groups == p.groups and k.ngroups == len(p.groups)
-    assert k.jid == p.jid
-    assert k.comm == p.comm.encode()[:18]
-    assert k.emul == p.emul.encode()[:15]
-    assert k.login == p.login.encode()[:18].ljust(18, b"\0")
-    assert (k.size, k.rssize, k.swrss, k.tsize, k.dsize, k.ssize) == (
-        p.size, p.rssize, p.swrss, p.tsize, p.dsize, p.ssize)
-    assert k.xstat == ((p.xexit << 8) | p.xsig)
-    assert k.numthreads == len(p.threads)
-    assert k.tdev == nodev
-    if p.tty is not None:
-        assert (k.tpgid, k.tsid) == (p.tty_pgid, p.tty_sid)
-    if not p.zombie:
-        assert (k.flag, k.nice) == (p.flag, p.nice)
-
-
 def test_procs(akd: K.Kvm, adump: SynthDump) -> None:
     t = kdata(adump)
-    nodev = (1 << 64) - 1  # libkvm's 64-bit NODEV whatever the kernel's dev_t
     got = procs.getprocs(akd, KERN_PROC_PROC)
     assert [k.pid for k in got] == t.pids()
     for k, p in zip(got, t.procs, strict=True):
-        _check(k, p, nodev)
+        check_record(k, p)
         if not p.zombie:
             td = p.threads[0]
             assert (k.tid, k.tdname) == (td.tid, td.name.encode()[:16])
@@ -135,7 +113,7 @@ def test_procs(akd: K.Kvm, adump: SynthDump) -> None:
     want = [(p, td) for p in t.procs for td in (p.threads[:1] if p.zombie else p.threads)]
     assert len(every) == len(want)
     for k, (p, td) in zip(every, want, strict=True):
-        _check(k, p, nodev)
+        check_record(k, p)
         if not p.zombie:
             assert (k.tid, k.tdname) == (td.tid, td.name.encode()[:16])
             assert (k.pri_level, k.pri_native) == (td.priority, td.base_pri)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from kdata_helpers import kdata
+from kdata_helpers import check_record, kdata
 
 from pykvm import kvm as K
 from pykvm.constants import (
@@ -46,31 +46,9 @@ def _stat(p: ProcTruth, td: ThreadTruth) -> int:
 
 
 def _check_proc(k: procs.KinfoProc, p: ProcTruth, t: SynthDump) -> None:
-    assert k.paddr == p.addr
-    assert (k.pid, k.ppid, k.pgid, k.sid) == (p.pid, p.ppid, p.pgid, p.sid)
-    assert (k.uid, k.ruid, k.svuid, k.rgid, k.svgid) == (p.uid, p.ruid, p.svuid, p.rgid,
-                                                        p.svgid)
-    assert k.groups == p.groups and k.ngroups == len(p.groups)
-    assert k.jid == p.jid
-    assert k.comm == p.comm.encode()[:18]
-    assert k.emul == p.emul.encode()[:15]
-    assert k.login == p.login.encode()[:18].ljust(18, b"\0")
-    assert (k.size, k.rssize, k.swrss, k.tsize, k.dsize, k.ssize) == (
-        p.size, p.rssize, p.swrss, p.tsize, p.dsize, p.ssize)
-    assert k.xstat == ((p.xexit << 8) | p.xsig)
-    # kernel-data.md 1.10: pg_jobc where the kernel has it (FreeBSD <= 13), else -1
-    assert k.jobc == (-1 if p.pg_jobc is None else p.pg_jobc)
-    assert k.numthreads == len(p.threads)
-    if p.tty is not None:
-        assert k.tdev == NODEV  # libkvm never computes the real device number
-        assert (k.tpgid, k.tsid) == (p.tty_pgid, p.tty_sid)
-    else:
-        assert k.tdev == NODEV and (k.tpgid, k.tsid) == (0, 0)
-    assert k.tdev_freebsd11 == 0xFFFFFFFF
+    check_record(k, p)
     if p.zombie:
         assert (k.flag, k.nice, k.tid, k.stat) == (0, 0, 0, SZOMB)
-    else:
-        assert (k.flag, k.nice) == (p.flag, p.nice)
 
 
 def test_procs_proc(kd: K.Kvm, kdump: SynthDump) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kdata_helpers import kdata, le, open_dump, patched
+from kdata_helpers import check_record, kdata, le, open_dump, patched
 
 from pykvm import kvm as K
 from pykvm.constants import (
@@ -32,7 +32,6 @@ from pykvm.kernel import procs
 from pykvm.synth import SynthDump, build_amd64
 from pykvm.synth.kerneldata import ProcTruth, ThreadTruth
 
-NODEV = (1 << 64) - 1
 EXTRA = 300
 #: (type source, era): both group layouts, CTF and DWARF, with and without zombproc
 SCALE_CASES = [("ctf-v3", "14"), ("dwarf", "11"), ("ctf-v2", "15")]
@@ -61,26 +60,11 @@ def _stat(p: ProcTruth, td: ThreadTruth) -> int:
 
 
 def _check(k: procs.KinfoProc, p: ProcTruth, td: ThreadTruth | None) -> None:
-    assert k.paddr == p.addr
-    assert (k.pid, k.ppid, k.pgid, k.sid) == (p.pid, p.ppid, p.pgid, p.sid)
-    assert (k.uid, k.ruid, k.svuid, k.rgid, k.svgid) == (p.uid, p.ruid, p.svuid, p.rgid,
-                                                        p.svgid)
-    assert k.groups == p.groups and k.ngroups == len(p.groups)
-    assert k.jid == p.jid
-    assert k.comm == p.comm.encode()[:18]
-    assert k.emul == p.emul.encode()[:15]
-    assert k.login == p.login.encode()[:18].ljust(18, b"\0")
-    assert (k.size, k.rssize, k.swrss, k.tsize, k.dsize, k.ssize) == (
-        p.size, p.rssize, p.swrss, p.tsize, p.dsize, p.ssize)
-    assert k.xstat == ((p.xexit << 8) | p.xsig)
-    assert k.numthreads == len(p.threads)
-    assert k.tdev == NODEV
+    check_record(k, p)
     if p.tty is not None:
-        assert (k.tpgid, k.tsid) == (p.tty_pgid, p.tty_sid)
         assert k.extra["ttyname"] == p.tty
         assert k.kiflag & KI_CTTY
     else:
-        assert (k.tpgid, k.tsid) == (0, 0)
         assert "ttyname" not in k.extra
     assert bool(k.kiflag & KI_SLEADER) == (p.sid == p.pid)
     assert k.extra["groups0"] == p.groups[0]
