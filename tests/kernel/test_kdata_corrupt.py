@@ -24,6 +24,17 @@ def _open(d: SynthDump, tmp: Path, patches: list[tuple[int, bytes]]) -> K.Kvm:
     return open_dump(d, patched(d, tmp, patches))
 
 
+def _hole_after_data(kd: K.Kvm) -> int:
+    """The first page after the kernel's data (``allproc``) that is not in the dump."""
+    page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
+    while True:
+        page += 0x1000
+        try:
+            kd.read2(page, 1)
+        except KvmError:
+            return page
+
+
 def _allproc_addrs(d: SynthDump) -> list[int]:
     kdt = kdata(d)
     return [p.addr for p in kdt.procs if p.list_name == "allproc"]
@@ -198,13 +209,7 @@ def test_wmesg_read_across_a_hole_keeps_the_prefix(base: SynthDump, tmp_path: Pa
     p = next(p for p in kt.procs if not p.zombie and len(p.threads) >= 2
              and p.threads[0].wmesg)
     with open_dump(base) as kd:
-        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
-        while True:  # the first page after the kernel's data that is not in the dump
-            page += 0x1000
-            try:
-                kd.read2(page, 1)
-            except KvmError:
-                break
+        page = _hole_after_data(kd)
     addr = page - 4
     wm = member_va(base, "thread", p.threads[1].addr, "td_wmesg")
     with _open(base, tmp_path, [(addr, b"ABCD"), (wm, le(addr))]) as kd:
@@ -233,13 +238,7 @@ def test_vmspace_read_across_a_hole_overlays_the_previous(base: SynthDump,
     with open_dump(base) as kd:
         a_vm = next(k for k in procs.getprocs(kd, KERN_PROC_PROC) if k.pid == a.pid).vmspace
         a_raw = kd.read2(a_vm, vm_st.size)
-        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
-        while True:  # the first page after the kernel's data that is not in the dump
-            page += 0x1000
-            try:
-                kd.read2(page, 1)
-            except KvmError:
-                break
+        page = _hole_after_data(kd)
     # the bytes copied before the hole reach just past the first vmspace field read
     ends = sorted(vm_st.member(path).offset + vm_st.member(path).size for _n, path in VM_FIELDS)
     prefix = bytes((0x41 + i) % 256 for i in range(ends[0]))
@@ -273,13 +272,7 @@ def test_sysentvec_read_across_a_hole_overlays_the_previous(base: SynthDump,
     with open_dump(base) as kd:
         version = kd.nlist2(["_version"])["_version"].value
         text = kd.read2(version, 16)
-        page = kd.nlist2(["_allproc"])["_allproc"].value & ~0xFFF
-        while True:  # the first page after the kernel's data that is not in the dump
-            page += 0x1000
-            try:
-                kd.read2(page, 1)
-            except KvmError:
-                break
+        page = _hole_after_data(kd)
     n = name_m.offset + name_m.size
     prefix = bytes(name_m.offset) + le(version, name_m.size)
     where = page - n
