@@ -10,17 +10,21 @@ kernel writer calls with its final symbol table, and the DWARF file writer.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from . import elfwriter as ew
+from ._prng import Rng
 from .cmodel import LayoutTruth, Target, TypeSet
 from .ctfwriter import write_ctf
 from .debugelf import write_debug_elf
 from .dwarfwriter import write_dwarf
 from .kernel import SymbolEntry
+from .kerneldata import KernelDataTruth
 from .kerneltypes import kernel_types
+from .truth import GroundTruth
 
 #: the values of a builder's ``types=`` option
 TYPE_OPTIONS: tuple[str | None, ...] = (None, "ctf-v3", "ctf-v2", "ctf-v3-raw", "dwarf")
@@ -54,6 +58,32 @@ def check_type_options(types: str | None, era: str | None, cp_time_symbol: bool)
         raise ValueError(f"unknown types {types!r}; expected one of {TYPE_OPTIONS}")
     if types is None and (era is not None or cp_time_symbol):
         raise ValueError("era and cp_time_symbol need types")
+
+
+def pick_era(seed: int, flavour: str, era: str | None, allowed: Sequence[str]) -> str:
+    """The era of a kernel flavour's types: ``era`` checked against ``allowed`` (the
+    FreeBSD majors the port existed in), or the seed's choice among them when None.
+
+    Raises:
+        ValueError: ``era`` is not one of ``allowed``.
+    """
+    if era is None:
+        return Rng(seed, f"{flavour}-era").choice(tuple(allowed))
+    if era not in allowed:
+        raise ValueError(
+            f"unknown era {era!r} for {flavour}: {flavour} kernels exist in FreeBSD "
+            f"{allowed[0]} to {allowed[-1]} only; era {era!r} is not one of {tuple(allowed)}"
+        )
+    return era
+
+
+def with_kernel_data(truth: GroundTruth, layout: LayoutTruth | None,
+                     kdata: KernelDataTruth | None) -> GroundTruth:
+    """``truth`` carrying the type layout and the kernel data a machine laid out (as is
+    when it laid out none)."""
+    if layout is None or kdata is None:
+        return truth
+    return dataclasses.replace(truth, type_layout=layout, kernel_data=kdata)
 
 
 def kernel_type_info(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 
-from .._prng import Rng
 from ..cmodel import AARCH64
 from ..kerneltypes import ERAS
 from ..minidump import MinidumpPlan
@@ -22,7 +20,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, pick_era, with_kernel_data
 from .dumps import plan_minidump, write_minidump
 from .machine import (
     ATTR_DEFAULT,
@@ -50,19 +48,6 @@ AARCH64_FORMATS: dict[str, tuple[int, int]] = {
 #: the eras (FreeBSD major versions) arm64 kernels exist in: arm64 was added to FreeBSD
 #: in 2015 and first released with 11.0 (there is no sys/arm64 in stable/10)
 AARCH64_ERAS: tuple[str, ...] = tuple(e for e in ERAS if e != "10")
-
-
-def pick_era(seed: int, era: str | None) -> str:
-    """The era of the types: ``era`` checked against :data:`AARCH64_ERAS`, or one the
-    seed picks among them."""
-    if era is None:
-        return Rng(seed, "aarch64-era").choice(AARCH64_ERAS)
-    if era not in AARCH64_ERAS:
-        raise ValueError(
-            f"unknown era {era!r} for arm64 (FreeBSD has arm64 from 11 on); "
-            f"expected one of {AARCH64_ERAS}"
-        )
-    return era
 
 
 def build_aarch64(
@@ -122,7 +107,7 @@ def build_aarch64(
     granule = GRANULE_4K if page_size == 4096 else GRANULE_16K
     tinfo = None
     if types is not None:
-        tinfo = kernel_type_info(seed, AARCH64, types, pick_era(seed, era))
+        tinfo = kernel_type_info(seed, AARCH64, types, pick_era(seed, "aarch64", era, AARCH64_ERAS))
     m = Arm64Machine(
         seed,
         granule=granule,
@@ -141,8 +126,7 @@ def build_aarch64(
     plan = plan_minidump(m, version)
     write_minidump(str(core_path), plan, m)
     truth = minidump_truth(m, plan, fmt)
-    if tinfo is not None and m.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=m.kdata)
+    truth = with_kernel_data(truth, tinfo.layout if tinfo is not None else None, m.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="aarch64", fmt=fmt, truth=truth, debug=debug_path
     )
@@ -313,4 +297,4 @@ def _samples(
     return regions, holes, kinds
 
 
-__all__ = ["AARCH64_ERAS", "AARCH64_FORMATS", "build_aarch64", "minidump_truth", "pick_era", "walk"]
+__all__ = ["AARCH64_ERAS", "AARCH64_FORMATS", "build_aarch64", "minidump_truth", "walk"]

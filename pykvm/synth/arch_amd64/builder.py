@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 from collections.abc import Callable
@@ -23,7 +22,13 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import TYPE_OPTIONS, check_type_options, ctf_objects, kernel_type_info
+from ..typeinfo import (
+    TYPE_OPTIONS,
+    check_type_options,
+    ctf_objects,
+    kernel_type_info,
+    with_kernel_data,
+)
 from .dumps import plan_elf_core, plan_minidump, write_elf_core, write_minidump
 from .machine import (
     DMAP_MAX_ADDRESS,
@@ -159,8 +164,7 @@ def build_amd64(
         plan = plan_minidump(machine, version)
         write_minidump(str(core_path), plan, machine)
         truth = _minidump_truth(machine, plan, fmt)
-    if machine.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    truth = with_kernel_data(truth, layout_truth, machine.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="amd64", fmt=fmt, truth=truth, debug=debug_path
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, with_kernel_data
 from .dumps import (
     MINIDUMP_MMU_FORMAT_V4,
     MINIDUMP_MMU_FORMAT_V6,
@@ -176,8 +175,7 @@ def build_arm(
         core_plan = plan_elf_core(machine, f.delta)
         write_elf_core(str(core_path), core_plan, machine)
         truth = _elf_truth(machine, core_plan, fmt)
-    if machine.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    truth = with_kernel_data(truth, layout_truth, machine.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="arm", fmt=fmt, truth=truth, debug=debug_path
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, with_kernel_data
 from .dumps import plan_elf_core, plan_minidump, write_elf_core, write_minidump
 from .machine import ERAS, PAGE_SIZE, PG_V, I386Machine, entry_prot, pmap_variables
 
@@ -158,8 +157,7 @@ def build_i386(
         plan = plan_minidump(machine, version)
         write_minidump(str(core_path), plan, machine)
         truth = _minidump_truth(machine, plan, fmt)
-    if machine.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=layout_truth, kernel_data=machine.kdata)
+    truth = with_kernel_data(truth, layout_truth, machine.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="i386", fmt=fmt, truth=truth, debug=debug_path
     )

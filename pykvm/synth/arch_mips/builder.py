@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 
@@ -30,7 +29,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, with_kernel_data
 from .dumps import plan_mips_minidump, write_mips_minidump
 from .machine import (
     ABIS,
@@ -155,8 +154,7 @@ def build_mips(
     plan = plan_mips_minidump(machine, version)
     write_mips_minidump(str(core_path), plan, machine)
     truth = _truth(machine, plan, fmt)
-    if tinfo is not None and machine.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=machine.kdata)
+    truth = with_kernel_data(truth, tinfo.layout if tinfo is not None else None, machine.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="mips", fmt=fmt, truth=truth, debug=debug_path
     )

@@ -8,8 +8,8 @@ import pathlib
 
 from ..cmodel import POWERPC
 from ..truth import SynthDump
-from ..typeinfo import check_type_options, kernel_type_info
-from .kdata import ERAS_POWERPC, pick_era
+from ..typeinfo import check_type_options, kernel_type_info, pick_era
+from .kdata import ERAS_POWERPC
 from .machine import TARGET
 from .virtcore import VirtCoreMachine, build_full_dump
 

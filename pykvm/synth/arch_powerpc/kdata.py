@@ -19,9 +19,8 @@ Eras (FreeBSD major versions of the types):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from .._prng import Rng
 from ..cmodel import LayoutTruth
 from ..kernel import SynthKernel
 from ..kerneldata import KernelDataTruth, PageArena, bss_variables, install_kernel_data
@@ -34,22 +33,6 @@ ERAS_POWERPC64 = ERAS
 ERAS_POWERPC64LE = ("13", "14", "15")
 #: pages of kernel VA reserved for the kernel-data arena (1 MiB; a few dozen are used)
 KDATA_PAGES = 256
-
-
-def pick_era(seed: int, flavour: str, era: str | None, allowed: Sequence[str]) -> str:
-    """``era`` checked against ``allowed``, or the seed's choice among them when None.
-
-    Raises:
-        ValueError: ``era`` is not one of ``allowed``.
-    """
-    if era is None:
-        return Rng(seed, f"{flavour}-era").choice(tuple(allowed))
-    if era not in allowed:
-        raise ValueError(
-            f"{flavour} kernels exist in FreeBSD {allowed[0]} to {allowed[-1]} only; "
-            f"era {era!r} is not one of {tuple(allowed)}"
-        )
-    return era
 
 
 def kdata_bss(spec: KernelSpec, types: LayoutTruth | None, cp_time: bool) -> list[tuple[str, int]]:
@@ -100,5 +83,4 @@ __all__ = [
     "KDATA_PAGES",
     "build_kernel_data",
     "kdata_bss",
-    "pick_era",
 ]

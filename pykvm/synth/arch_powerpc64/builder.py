@@ -6,7 +6,7 @@ import dataclasses
 import os
 import pathlib
 
-from ..arch_powerpc.kdata import ERAS_POWERPC64, ERAS_POWERPC64LE, pick_era
+from ..arch_powerpc.kdata import ERAS_POWERPC64, ERAS_POWERPC64LE
 from ..arch_powerpc.virtcore import VirtCoreMachine, VirtTarget, build_full_dump
 from ..cmodel import POWERPC64, POWERPC64LE
 from ..minidump import MinidumpPlan, write_minidump
@@ -21,7 +21,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, pick_era, with_kernel_data
 from .dumps import plan_minidump
 from .hpt import MMUS, VM_PAGE_BASE, HptMachine
 from .machine import (
@@ -196,8 +196,7 @@ def build_powerpc64(
     kernel_path.write_bytes(machine.kernel.file_bytes())
     write_minidump(str(core_path), plan, machine.memory.page)
     truth = _minidump_truth(machine, plan, fmt, mmu_name)
-    if machine.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=layout, kernel_data=machine.kdata)
+    truth = with_kernel_data(truth, layout, machine.kdata)
     return SynthDump(
         kernel=kernel_path,
         core=core_path,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 
-from .._prng import Rng
 from ..cmodel import RISCV64
 from ..kerneltypes import ERAS
 from ..minidump import MinidumpPlan
@@ -22,7 +20,7 @@ from ..truth import (
     pick_holes,
     pick_regions,
 )
-from ..typeinfo import check_type_options, kernel_type_info
+from ..typeinfo import check_type_options, kernel_type_info, pick_era, with_kernel_data
 from .dumps import plan_minidump, write_minidump
 from .machine import (
     DMAP_MAX_ADDRESS,
@@ -49,19 +47,6 @@ RISCV_FORMATS: dict[str, tuple[int, bool]] = {
 #: the eras (FreeBSD major versions) riscv kernels exist in: the port entered FreeBSD in
 #: 2016 and was first released with 11.0 (there is no sys/riscv in stable/10)
 RISCV_ERAS: tuple[str, ...] = tuple(e for e in ERAS if e != "10")
-
-
-def pick_era(seed: int, era: str | None) -> str:
-    """The era of the types: ``era`` checked against :data:`RISCV_ERAS`, or one the seed
-    picks among them."""
-    if era is None:
-        return Rng(seed, "riscv-era").choice(RISCV_ERAS)
-    if era not in RISCV_ERAS:
-        raise ValueError(
-            f"unknown era {era!r} for riscv (FreeBSD has riscv from 11 on); "
-            f"expected one of {RISCV_ERAS}"
-        )
-    return era
 
 
 def build_riscv(
@@ -115,7 +100,7 @@ def build_riscv(
     version, sv48 = RISCV_FORMATS[fmt]
     tinfo = None
     if types is not None:
-        tinfo = kernel_type_info(seed, RISCV64, types, pick_era(seed, era))
+        tinfo = kernel_type_info(seed, RISCV64, types, pick_era(seed, "riscv", era, RISCV_ERAS))
     m = RiscvMachine(
         seed,
         sv48=sv48,
@@ -133,8 +118,7 @@ def build_riscv(
     plan = plan_minidump(m, version)
     write_minidump(str(core_path), plan, m)
     truth = minidump_truth(m, plan, fmt)
-    if tinfo is not None and m.kdata is not None:
-        truth = dataclasses.replace(truth, type_layout=tinfo.layout, kernel_data=m.kdata)
+    truth = with_kernel_data(truth, tinfo.layout if tinfo is not None else None, m.kdata)
     return SynthDump(
         kernel=kernel_path, core=core_path, arch="riscv", fmt=fmt, truth=truth, debug=debug_path
     )
@@ -289,6 +273,5 @@ __all__ = [
     "build_riscv",
     "high_bit_ptes",
     "minidump_truth",
-    "pick_era",
     "walk",
 ]
